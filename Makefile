@@ -1,0 +1,38 @@
+# Two commands for a fresh clone with only python3 present:
+#   make run    create .venv, install the core and every plugin (editable), start the hub
+#   make test   the same plus test dependencies, then ruff and every test of core and plugins
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+CONFIG ?= config.example.yaml
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS))
+	$(BIN)/pip install --quiet -e . $(addprefix -e ,$(PLUGIN_DIRS))
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test]' $(foreach d,$(PLUGIN_DIRS),-e '$(d)[test]')
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/hub run -c $(CONFIG)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/bench_core.py
+
+clean:
+	rm -rf $(VENV) data

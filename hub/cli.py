@@ -1,0 +1,428 @@
+"""The `hub` command. Imports are lazy so `hub --help` answers at once.
+
+Commands that read the hub's data (token, audit, vault) work on the data directory directly
+(-c CONFIG / --data-dir DIR); commands that look at or drive a running hub (plugins, devices,
+act, and plugin commands such as `hub spotify link`) talk to it over REST with the owner token
+unless --url / --token say otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = "config.yaml"
+CORE_COMMANDS = {"run", "check-config", "plugins", "devices", "act", "token", "audit", "vault"}
+
+
+class CliError(Exception):
+    """A failure to report in one line, exit code 1, no traceback."""
+
+
+# -- shared helpers --------------------------------------------------------------------------
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    if args.config:
+        return Path(args.config)
+    env = os.environ.get("HUB_CONFIG")
+    if env:
+        return Path(env)
+    return Path(DEFAULT_CONFIG) if Path(DEFAULT_CONFIG).exists() else None
+
+
+def _load(args: argparse.Namespace, *, required: bool = False):
+    from hub.config import load_config, load_config_data
+
+    path = _config_path(args)
+    if path is None:
+        if required:
+            raise CliError(f"no configuration: pass -c FILE (or create {DEFAULT_CONFIG})")
+        cfg = load_config_data({}, base_dir=Path.cwd())
+    else:
+        cfg = load_config(path)
+    if getattr(args, "data_dir", None):
+        cfg.data_dir = Path(args.data_dir).resolve()
+    if getattr(args, "port", None) is not None:
+        cfg.hub["port"] = args.port
+    return cfg
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return _load(args).data_dir
+
+
+class _Client:
+    """REST access to a running hub (also the CliContext handed to plugin commands)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        cfg = None
+        if not (args.url and args.token):
+            cfg = _load(args)
+        host = cfg.host if cfg else "127.0.0.1"
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        self.url = (args.url or f"http://{host}:{cfg.port}").rstrip("/")
+        self.token = args.token or os.environ.get("HUB_TOKEN")
+        if not self.token and cfg is not None:
+            path = cfg.data_dir / "owner.token"
+            try:
+                self.token = path.read_text().strip()
+            except OSError:
+                raise CliError(f"no token: {path} is not readable; pass --token") from None
+
+    async def request(self, method: str, path: str, *, allow_redirects: bool = True,
+                      **kwargs: Any) -> tuple[int, dict[str, str], Any]:
+        import aiohttp
+
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as s:
+                async with s.request(method, self.url + path, headers=headers,
+                                     allow_redirects=allow_redirects, **kwargs) as resp:
+                    body: Any = await resp.text()
+                    if resp.content_type == "application/json":
+                        body = json.loads(body)
+                    return resp.status, dict(resp.headers), body
+        except aiohttp.ClientConnectionError:
+            raise CliError(f"the hub is not reachable at {self.url} (is `hub run` going?)") \
+                from None
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        status, _, body = await self.request(method, path, **kwargs)
+        if status >= 400:
+            err = body.get("error", {}) if isinstance(body, dict) else {}
+            raise CliError(f"{status} {err.get('code', '')}: {err.get('message', body)}")
+        return body
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import logging
+
+    from hub.runner import run
+
+    cfg = _load(args, required=True)
+    level = getattr(logging, cfg.hub.get("log_level", "info").upper())
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(cfg, strict_plugins=args.strict_plugins)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from hub.app import Hub
+
+    cfg = _load(args, required=True)
+    hub = Hub(cfg)
+    hub.load_plugins()  # validates each plugin's section with its own schema
+    problems = [p for p in hub.plugins.plugins.values() if p.status == "failed"]
+    for plugin in problems:
+        print(f"plugin {plugin.name}: {plugin.error}", file=sys.stderr)
+    if problems:
+        return 1
+    active = [p.name for p in hub.plugins.active()]
+    print(f"{cfg.path}: valid ({len(active)} active plugins: {', '.join(active) or 'none'}; "
+          f"{len(cfg.governance.get('rules', []))} governance rules; "
+          f"{len(cfg.automations)} automations)")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    body = asyncio.run(_Client(args).call("GET", "/plugins"))
+    if args.json:
+        _print_json(body)
+        return 0
+    for p in body["plugins"]:
+        line = f"{p['name']:<12} {p['version']:<10} {p['status']:<15} devices={p.get('devices', 0)}"
+        if p.get("error"):
+            line += f"  ({p['error']})"
+        print(line)
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    body = asyncio.run(_Client(args).call("GET", "/devices"))
+    if args.json:
+        _print_json(body)
+        return 0
+    for d in body["devices"]:
+        attrs = d.get("attributes", {})
+        title = attrs.get("media_title") or ""
+        print(f"{d['id']:<40} {d['state']:<12} vol={attrs.get('volume', '-'):<4} {title}")
+    return 0
+
+
+def cmd_act(args: argparse.Namespace) -> int:
+    params = {}
+    for item in args.params:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"parameters are key=value, got {item!r}")
+        params[key] = _parse_value(value)
+    body = {"device": args.device, "action": args.action, "params": params,
+            "dry_run": args.dry_run}
+    _print_json(asyncio.run(_Client(args).call("POST", "/actions", json=body)))
+    return 0
+
+
+async def _with_storage(args: argparse.Namespace, fn) -> Any:
+    from hub.lock import DataDirLock
+    from hub.storage import Storage
+
+    data_dir = _data_dir(args)
+    if not (data_dir / "hub.db").exists():
+        raise CliError(f"no hub database in {data_dir} (start the hub once, or pass --data-dir)")
+    storage = Storage(data_dir)
+    await storage.open()
+    try:
+        return await fn(storage, data_dir, DataDirLock)
+    finally:
+        await storage.close()
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from hub.clock import SystemClock
+    from hub.tokens import TokenStore
+
+    async def go(storage, data_dir, _lock):
+        tokens = TokenStore(storage, SystemClock())
+        if args.token_cmd == "create":
+            token, principal = await tokens.create(args.name, kind=args.kind,
+                                                   maturity=args.maturity)
+            p = principal.describe()
+            print(f"created {p['kind']} {p['name']!r}"
+                  + (f" with maturity {p['maturity']}" if p["maturity"] else "")
+                  + "; the token is shown once:", file=sys.stderr)
+            print(token)
+        elif args.token_cmd == "list":
+            for t in await tokens.list():
+                state = "revoked" if t["revoked"] else "active"
+                print(f"{t['name']:<24} {t['kind']:<11} {t['maturity'] or '-':<11} {state}")
+        else:
+            await tokens.revoke(args.name)
+            print(f"revoked {args.name!r} (a running hub notices within a second)")
+
+    asyncio.run(_with_storage(args, go))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from hub.audit import AuditLog
+    from hub.clock import SystemClock
+
+    async def go(storage, data_dir, _lock):
+        audit = AuditLog(storage, SystemClock())
+        if args.audit_cmd == "verify":
+            result = await audit.verify()
+            for problem in result.problems:
+                print(f"TAMPERED: {problem}")
+            if result.ok:
+                print(f"ok: {result.records} records, chain intact, head {result.head[:16]}")
+                return 0
+            print(f"FAILED: {len(result.problems)} problems in {result.records} records")
+            return 1
+        records = await audit.query(limit=args.n)
+        for r in reversed(records):
+            if args.json:
+                print(json.dumps(r, default=str))
+                continue
+            import datetime as dt
+
+            when = dt.datetime.fromtimestamp(r["ts"]).isoformat(timespec="seconds")
+            what = r["decision"] or r["outcome"]
+            extra = r["error"] or (r["reason"] if r["decision"] == "deny" else "") or ""
+            print(f"{r['seq']:>7} {when} {r['record']:<8} {r['principal'] or '-':<14} "
+                  f"{r['action'] or '-':<14} {r['device'] or '-':<28} {what:<8} {extra}")
+        return 0
+
+    return asyncio.run(_with_storage(args, go))
+
+
+def cmd_vault(args: argparse.Namespace) -> int:
+    from hub.vault import rotate
+
+    async def go(storage, data_dir, lock_cls):
+        with lock_cls(data_dir, "vault rotate"):
+            print(await rotate(storage, data_dir, os.environ))
+
+    asyncio.run(_with_storage(args, go))
+    return 0
+
+
+# -- plugin commands -------------------------------------------------------------------------
+
+
+def _plugin_command(argv: list[str]) -> int | None:
+    """`hub <plugin> <command> ...`: find the plugin's entry point and its commands hook."""
+    from importlib import metadata
+
+    name = argv[0]
+    eps = [ep for ep in metadata.entry_points(group="hub.plugins") if ep.name == name]
+    if not eps:
+        return None
+    import inspect
+
+    import pluggy
+
+    from hub import hookspecs
+
+    obj = eps[0].load()
+    if inspect.isclass(obj):
+        obj = obj()
+    pm = pluggy.PluginManager("hub")
+    pm.add_hookspecs(hookspecs)
+    pm.register(obj, name=name)
+    commands = {c.name: c for c in (pm.hook.commands() or [])}
+    parser = argparse.ArgumentParser(prog=f"hub {name}")
+    _client_options(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in commands.values():
+        p = sub.add_parser(command.name, help=command.help)
+        _client_options(p)
+        for a, kw in command.arguments:
+            p.add_argument(*a, **kw)
+    if not commands:
+        print(f"plugin {name} has no commands", file=sys.stderr)
+        return 1
+    args = parser.parse_args(argv[1:])
+    client = _Client(args)
+    result = commands[args.command].run(client, args)
+    if inspect.isawaitable(result):
+        result = asyncio.run(_await(result))
+    return int(result or 0)
+
+
+async def _await(awaitable):
+    return await awaitable
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+
+def _data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", help=f"configuration file (default: $HUB_CONFIG or "
+                                          f"./{DEFAULT_CONFIG})")
+    p.add_argument("--data-dir", help="data directory (overrides hub.data_dir)")
+
+
+def _client_options(p: argparse.ArgumentParser) -> None:
+    _data_options(p)
+    p.add_argument("--url", help="the hub's URL (default: from the config)")
+    p.add_argument("--token", help="bearer token (default: $HUB_TOKEN or the owner token)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hub", description="A local-first hub for media players, people and agents.",
+        epilog="Plugin commands: hub <plugin> <command> (e.g. hub spotify link).")
+    from hub import __version__
+
+    parser.add_argument("--version", action="version", version=f"hub {__version__}")
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="start the hub")
+    _data_options(p)
+    p.add_argument("--port", type=int, help="port to listen on (overrides hub.port)")
+    p.add_argument("--strict-plugins", action="store_true",
+                   help="refuse to start when any plugin fails (for plugin developers)")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate the configuration and exit")
+    _data_options(p)
+    p.set_defaults(fn=cmd_check_config)
+
+    for name, fn, help_ in (("plugins", cmd_plugins, "list plugins and their status"),
+                            ("devices", cmd_devices, "list devices and their state")):
+        p = sub.add_parser(name, help=help_)
+        _client_options(p)
+        p.add_argument("--json", action="store_true", help="print the raw JSON")
+        p.set_defaults(fn=fn)
+
+    p = sub.add_parser("act", help="perform an action: hub act DEVICE ACTION [key=value ...]")
+    _client_options(p)
+    p.add_argument("device")
+    p.add_argument("action")
+    p.add_argument("params", nargs="*", metavar="key=value",
+                   help="values are JSON when they parse as JSON (volume=30, muted=true)")
+    p.add_argument("--dry-run", action="store_true", help="decide, audit, but do not act")
+    p.set_defaults(fn=cmd_act)
+
+    p = sub.add_parser("token", help="manage principals and their tokens")
+    tsub = p.add_subparsers(dest="token_cmd", required=True, metavar="ACTION")
+    c = tsub.add_parser("create", help="create a token (printed once, alone on the last line)")
+    _data_options(c)
+    c.add_argument("--name", required=True)
+    c.add_argument("--kind", default="agent", choices=["agent", "automation", "owner"])
+    c.add_argument("--maturity", choices=["STUDENT", "INTERN", "SUPERVISED", "AUTONOMOUS"],
+                   type=str.upper)
+    c = tsub.add_parser("list", help="list tokens (never their values)")
+    _data_options(c)
+    c = tsub.add_parser("revoke", help="revoke a token by name")
+    _data_options(c)
+    c.add_argument("name")
+    p.set_defaults(fn=cmd_token)
+
+    p = sub.add_parser("audit", help="read and verify the audit log")
+    asub = p.add_subparsers(dest="audit_cmd", required=True, metavar="ACTION")
+    c = asub.add_parser("verify", help="check the hash chain (exit 1 when tampered)")
+    _data_options(c)
+    c = asub.add_parser("tail", help="show the newest records")
+    _data_options(c)
+    c.add_argument("-n", type=int, default=20, help="how many records (default 20)")
+    c.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_audit)
+
+    p = sub.add_parser("vault", help="manage the credential vault")
+    vsub = p.add_subparsers(dest="vault_cmd", required=True, metavar="ACTION")
+    c = vsub.add_parser("rotate", help="re-encrypt every secret under a new key (hub stopped)")
+    _data_options(c)
+    p.set_defaults(fn=cmd_vault)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and not argv[0].startswith("-") and argv[0] not in CORE_COMMANDS:
+            result = _plugin_command(argv)
+            if result is not None:
+                return result
+        args = build_parser().parse_args(argv)
+        return int(args.fn(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # every expected failure becomes one line, exit 1
+        from hub.errors import ConfigError, HubError
+
+        if isinstance(err, ConfigError | CliError):
+            message = str(err)
+        elif isinstance(err, HubError):
+            message = f"{err.code}: {err.message}"
+        elif type(err).__name__ in ("VaultError", "StorageError", "PluginLoadError",
+                                    "LockError") or isinstance(err, OSError):
+            message = str(err)
+        else:
+            raise
+        print(f"hub: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

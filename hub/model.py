@@ -1,0 +1,125 @@
+"""Plain data the core and plugins exchange: actions, plugin descriptions, devices, principals."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import voluptuous as vol
+
+from hub.maturity import Level, Maturity
+
+
+@dataclass(frozen=True, eq=False)  # identity hash: specs are cached by identity
+class ActionSpec:
+    """One action a plugin offers.
+
+    `schema` validates the `params` object (defaults are filled in before `act` is called);
+    `required` is the level the governance gate asks for unless a policy rule says otherwise;
+    `secret_params` are redacted from the audit log.
+    """
+
+    name: str
+    description: str = ""
+    schema: vol.Schema = field(default_factory=lambda: vol.Schema({}))
+    required: Level = Level.SUPERVISED
+    secret_params: frozenset[str] = frozenset()
+
+    def with_required(self, required: Level) -> ActionSpec:
+        return dataclasses.replace(self, required=required)
+
+    def with_schema(self, schema: dict | vol.Schema, description: str | None = None) -> ActionSpec:
+        schema = schema if isinstance(schema, vol.Schema) else vol.Schema(schema)
+        return dataclasses.replace(
+            self, schema=schema, description=description or self.description)
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What `describe` returns.
+
+    `config_schema` validates the plugin's section under `plugins:` (the core strips its own
+    keys `timeout` and `max_workers` first). `discovery_interval` (seconds) makes the core call
+    `discover` periodically; None means only at start and on `POST /discover`.
+    """
+
+    description: str = ""
+    config_schema: vol.Schema = field(
+        default_factory=lambda: vol.Schema({}, extra=vol.PREVENT_EXTRA))
+    actions: dict[str, ActionSpec] = field(default_factory=dict)
+    discovery_interval: float | None = None
+    max_workers: int = 4
+    timeout: float = 10.0
+
+
+@dataclass
+class Device:
+    """One controllable thing. Ids are namespaced by plugin: `<plugin>.<stable id>`.
+
+    A plugin creates it and hands it to `ctx.add_device` (or returns it from `discover`); from
+    then on the core owns it and the plugin changes it only through `ctx.update_device`, so
+    every change becomes one state_changed event.
+    """
+
+    id: str
+    name: str
+    actions: frozenset[str] = frozenset()
+    state: str = "idle"
+    attributes: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)  # model, manufacturer, sw_version, ...
+    available: bool = True
+    unavailable_reason: str | None = None
+    updated_at: float = 0.0
+
+    @property
+    def plugin(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def reported_state(self) -> str:
+        return self.state if self.available else "unavailable"
+
+    def snapshot(self) -> dict[str, Any]:
+        data = {
+            "id": self.id,
+            "name": self.name,
+            "plugin": self.plugin,
+            "state": self.reported_state,
+            "available": self.available,
+            "attributes": dict(self.attributes),
+            "actions": sorted(self.actions),
+            "info": dict(self.info),
+            "updated_at": self.updated_at,
+        }
+        if not self.available and self.unavailable_reason:
+            data["unavailable_reason"] = self.unavailable_reason
+        return data
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: the owner, an agent or an automation."""
+
+    id: str
+    name: str
+    kind: str  # owner | agent | automation
+    maturity: Maturity | None = None
+
+    @property
+    def is_owner(self) -> bool:
+        return self.kind == "owner"
+
+    @property
+    def level(self) -> Level:
+        """The highest level this principal satisfies."""
+        if self.is_owner:
+            return Level.OWNER
+        return Level(int(self.maturity)) if self.maturity else Level.STUDENT
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "maturity": self.maturity.name if self.maturity else None,
+        }

@@ -1,0 +1,279 @@
+"""The public plugin API: the only module of the core a plugin may import.
+
+A plugin is a pluggy plugin of project "hub" found through the entry-point group
+`hub.plugins`. The entry point names a module, an object or a class; a class is instantiated
+once per hub (with no arguments), which is the recommended form because it keeps per-hub state
+on the instance. Its hooks (see `hub.hookspecs`) receive a `PluginContext`.
+
+    from hub.plugin import hookimpl, PluginInfo, Device, standard_actions
+
+    class MyPlugin:
+        @hookimpl
+        def describe(self):
+            return PluginInfo(actions=standard_actions("play", "pause"))
+
+        @hookimpl
+        async def discover(self, ctx):
+            return [Device(id="mine.one", name="One", actions=frozenset({"play", "pause"}))]
+
+        @hookimpl
+        async def act(self, ctx, device, action, params):
+            ...
+            ctx.update_device(device.id, state="playing")
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import pluggy
+
+from hub.clock import Clock
+from hub.errors import (
+    Conflict,
+    DeviceUnavailable,
+    Forbidden,
+    HubError,
+    InvalidRequest,
+    NotFound,
+    PluginTimeout,
+    RateLimited,
+    RelinkRequired,
+    Unauthenticated,
+    UpstreamError,
+)
+from hub.maturity import Level, Maturity
+from hub.model import ActionSpec, Device, PluginInfo, Principal
+from hub.vocabulary import ENQUEUE_MODES, REPEAT_MODES, STANDARD_ACTIONS, standard_actions
+
+if TYPE_CHECKING:
+    import aiohttp
+    from aiohttp import web
+
+__all__ = [
+    "ENQUEUE_MODES",
+    "REPEAT_MODES",
+    "STANDARD_ACTIONS",
+    "ActionSpec",
+    "CliContext",
+    "Clock",
+    "Command",
+    "Conflict",
+    "Device",
+    "DeviceUnavailable",
+    "Forbidden",
+    "HubError",
+    "InvalidRequest",
+    "Level",
+    "Maturity",
+    "NotFound",
+    "PluginContext",
+    "PluginInfo",
+    "PluginTimeout",
+    "Principal",
+    "RateLimited",
+    "RelinkRequired",
+    "Unauthenticated",
+    "UpstreamError",
+    "VaultHandle",
+    "hookimpl",
+    "public_route",
+    "standard_actions",
+]
+
+hookimpl = pluggy.HookimplMarker("hub")
+
+T = TypeVar("T")
+
+
+def public_route(handler: T) -> T:
+    """Mark a plugin route handler as reachable without a bearer token (OAuth callbacks)."""
+    handler.__hub_public__ = True  # type: ignore[attr-defined]
+    return handler
+
+
+class VaultHandle(Protocol):
+    """A plugin's own namespace of the encrypted vault. Values are JSON-serialisable."""
+
+    async def get(self, name: str, default: Any = None) -> Any: ...
+
+    async def set(self, name: str, value: Any) -> None: ...
+
+    async def delete(self, name: str) -> bool: ...
+
+    async def names(self) -> list[str]: ...
+
+
+class CliContext(Protocol):
+    """What a plugin CLI command gets: the running hub's URL, a token (the owner's unless
+    `--token` was given), and a request helper returning (status, headers, body)."""
+
+    url: str
+    token: str | None
+
+    async def request(
+        self, method: str, path: str, *, allow_redirects: bool = True, **kwargs: Any
+    ) -> tuple[int, dict[str, str], Any]: ...
+
+
+@dataclass(frozen=True)
+class Command:
+    """A CLI command of a plugin: `hub <plugin> <name> [arguments]`.
+
+    `arguments` are (args, kwargs) pairs for argparse's add_argument; `run(cli, namespace)`
+    may be a coroutine function and returns the exit code."""
+
+    name: str
+    help: str
+    run: Callable[[CliContext, argparse.Namespace], Any]
+    arguments: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = ()
+
+
+class _Host(Protocol):
+    """What the core implements behind a PluginContext (not for plugins)."""
+
+    def get_device(self, device_id: str) -> Device | None: ...
+    def plugin_devices(self, plugin: str) -> list[Device]: ...
+    def add_device(self, plugin: str, device: Device) -> None: ...
+    def remove_device(self, plugin: str, device_id: str) -> None: ...
+    def update_device(self, plugin: str, device_id: str, **changes: Any) -> bool: ...
+    def emit_event(self, plugin: str, event_type: str, data: dict[str, Any]) -> None: ...
+    async def authenticate(self, request: web.Request) -> Principal: ...
+
+
+class PluginContext:
+    """What the hub gives one plugin; passed to every hook.
+
+    Attributes: `name` (the entry-point name, also the device-id prefix), `config` (the
+    plugin's validated section), `vault` (its own vault namespace), `clock`, `log`, `data_dir`
+    (a directory of its own), `hub_url` (where the hub listens), `version`.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: _Host,
+        name: str,
+        version: str,
+        config: dict[str, Any],
+        vault: VaultHandle,
+        clock: Clock,
+        data_dir: Path,
+        hub_url: str,
+        executor_factory: Callable[[], Any],
+        session_factory: Callable[[], aiohttp.ClientSession],
+    ) -> None:
+        self._host = host
+        self.name = name
+        self.version = version
+        self.config = config
+        self.vault = vault
+        self.clock = clock
+        self.data_dir = data_dir
+        self.hub_url = hub_url
+        self.log = logging.getLogger(f"hub.plugins.{name}")
+        self._executor_factory = executor_factory
+        self._executor: Any = None
+        self._session_factory = session_factory
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.state: dict[str, Any] = {}  # free space for module-style plugins
+
+    # -- blocking work and HTTP -------------------------------------------------------------
+
+    async def run_blocking(self, fn: Callable[..., T], /, *args: Any) -> T:
+        """Run a blocking call in this plugin's bounded executor, never on the event loop."""
+        if self._executor is None:
+            self._executor = self._executor_factory()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def http_session(self) -> aiohttp.ClientSession:
+        """The plugin's one aiohttp ClientSession, created on first use, closed at shutdown."""
+        if self._session is None or self._session.closed:
+            self._session = self._session_factory()
+        return self._session
+
+    def spawn(self, coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Task:
+        """Run a background coroutine owned by the plugin; cancelled at shutdown, errors logged."""
+        task = asyncio.ensure_future(coro)
+        if name:
+            task.set_name(f"{self.name}:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("background task %s failed", task.get_name(),
+                           exc_info=task.exception())
+
+    # -- devices -----------------------------------------------------------------------------
+
+    def device(self, device_id: str) -> Device | None:
+        """One of this plugin's devices, or None."""
+        device = self._host.get_device(device_id)
+        return device if device is not None and device.plugin == self.name else None
+
+    def devices(self) -> list[Device]:
+        """This plugin's devices."""
+        return self._host.plugin_devices(self.name)
+
+    def add_device(self, device: Device) -> None:
+        """Register a device (or replace the one with the same id). Its id must start with
+        `<plugin name>.`."""
+        self._host.add_device(self.name, device)
+
+    def remove_device(self, device_id: str) -> None:
+        self._host.remove_device(self.name, device_id)
+
+    def update_device(
+        self,
+        device_id: str,
+        *,
+        state: str | None = None,
+        available: bool | None = None,
+        reason: str | None = None,
+        name: str | None = None,
+        info: dict[str, Any] | None = None,
+        actions: frozenset[str] | None = None,
+        attributes: dict[str, Any] | None = None,
+        **more_attributes: Any,
+    ) -> bool:
+        """Change a device's state, availability or attributes. Publishes one state_changed
+        event when anything changed; returns whether it did. Attributes merge; a None value
+        removes an attribute."""
+        attrs = {**(attributes or {}), **more_attributes}
+        return self._host.update_device(
+            self.name, device_id, state=state, available=available, reason=reason,
+            name=name, info=info, actions=actions, attributes=attrs)
+
+    def emit_event(self, event_type: str, **data: Any) -> None:
+        """Publish a plugin event (type is prefixed with the plugin name) to subscribers."""
+        self._host.emit_event(self.name, event_type, data)
+
+    # -- routes ------------------------------------------------------------------------------
+
+    async def authenticate(self, request: web.Request) -> Principal:
+        """The principal behind a request to one of the plugin's routes.
+
+        Routes are authenticated by the core unless marked `@public_route`; this returns the
+        principal the core found, or authenticates a public route's request (raising
+        Unauthenticated)."""
+        principal = request.get("principal")
+        if principal is not None:
+            return principal
+        return await self._host.authenticate(request)
+
+    @staticmethod
+    def require_owner(principal: Principal) -> None:
+        if not principal.is_owner:
+            raise Forbidden(
+                "only the owner may do this", required="OWNER",
+                maturity=principal.maturity.name if principal.maturity else None)

@@ -1,0 +1,342 @@
+"""The REST API (aiohttp). One error shape everywhere: {"error": {"code", "message", ...}}.
+
+Every route needs `Authorization: Bearer <token>` except `GET /health` and plugin routes
+marked `@public_route`. Control requests go through `hub.pipeline`; nothing here talks to a
+plugin directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import voluptuous_openapi
+from aiohttp import web
+
+from hub import errors
+from hub.errors import HubError, InvalidRequest, NotFound
+
+if TYPE_CHECKING:
+    from hub.app import Hub
+    from hub.model import ActionSpec
+
+log = logging.getLogger(__name__)
+
+HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", object)  # type: ignore[arg-type]
+
+_HTTP_CODES = {
+    400: "invalid_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 429: "rate_limited",
+}
+
+
+def public(handler):
+    handler.__hub_public__ = True
+    return handler
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), default=str)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None):
+    return web.json_response(data, status=status, headers=headers, dumps=_dumps)
+
+
+def error_response(err: HubError) -> web.Response:
+    headers = {}
+    if isinstance(err, errors.RateLimited) and err.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(err.retry_after)))
+    if err.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="hub"'
+    return json_response({"error": err.as_dict()}, status=err.status, headers=headers)
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
+    hub = request.app[HUB_KEY]
+    try:
+        match = request.match_info
+        if match.http_exception is not None:
+            raise match.http_exception
+        if not getattr(match.handler, "__hub_public__", False):
+            request["principal"] = hub.tokens.authenticate_header(
+                request.headers.get("Authorization"))
+        return await handler(request)
+    except HubError as err:
+        return error_response(err)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        message = exc.reason if exc.status != 413 else (
+            f"request body too large (limit {request.app['max_body']} bytes)")
+        return json_response({"error": {"code": code, "message": message}}, status=exc.status)
+    except Exception:
+        # A bug in the hub: log it, never show a traceback to the client.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_response({"error": {"code": "internal_error",
+                                         "message": "internal error; see the hub log"}},
+                             status=500)
+
+
+async def read_json(request: web.Request, *, optional: bool = False) -> Any:
+    if not request.body_exists:
+        if optional:
+            return {}
+        raise InvalidRequest("a JSON body is required", code="invalid_json")
+    if request.content_type != "application/json":
+        raise errors.UnsupportedMediaType("send the body as Content-Type: application/json")
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InvalidRequest(f"the body is not valid JSON: {err}", code="invalid_json") from None
+
+
+def _principal(request: web.Request):
+    return request["principal"]
+
+
+# -- handlers ------------------------------------------------------------------------------------
+
+
+@public
+async def health(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    return json_response({"status": "ok", "version": hub.version})
+
+
+async def list_plugins(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    out = []
+    for plugin in hub.plugins.plugins.values():
+        data = hub.plugins.describe(plugin)
+        data["devices"] = len(hub.registry.by_plugin(plugin.name))
+        details = await hub.plugins.status(plugin)
+        if details:
+            data["details"] = details
+        out.append(data)
+    return json_response({"plugins": out})
+
+
+async def list_devices(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    plugin = request.query.get("plugin")
+    devices = hub.registry.by_plugin(plugin) if plugin else hub.registry.all()
+    return json_response({"devices": [d.snapshot() for d in devices]})
+
+
+async def get_device(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    device = hub.registry.get(request.match_info["device_id"])
+    if device is None:
+        raise NotFound(f"unknown device {request.match_info['device_id']!r}",
+                       code="unknown_device")
+    return json_response(device.snapshot())
+
+
+async def post_action(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be an object {device, action, params, dry_run}")
+    unknown = set(body) - {"device", "action", "params", "dry_run"}
+    if unknown:
+        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise InvalidRequest("dry_run must be true or false", field="dry_run")
+    result = await hub.pipeline.execute(
+        _principal(request), body.get("device"), body.get("action"), body.get("params"),
+        dry_run=dry_run, source="rest")
+    return json_response(result)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parameters_schema(spec: ActionSpec) -> dict[str, Any]:
+    try:
+        return voluptuous_openapi.convert(spec.schema)
+    except Exception:  # a custom validator the converter does not know
+        return {"type": "object"}
+
+
+async def action_catalog(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    principal = _principal(request)
+    wanted = request.query.get("device")
+    devices = hub.registry.all()
+    if wanted:
+        devices = [d for d in devices if d.id == wanted]
+        if not devices:
+            raise NotFound(f"unknown device {wanted!r}", code="unknown_device")
+    out = []
+    for device in devices:
+        plugin = hub.plugins.plugins.get(device.plugin)
+        if plugin is None or plugin.info is None:
+            continue
+        actions = []
+        for name in sorted(device.actions):
+            spec = plugin.info.actions.get(name)
+            if spec is None:
+                continue
+            decision = hub.governance.decide(principal, device.plugin, device.id, name,
+                                             spec.required)
+            actions.append({
+                "name": name,
+                "description": spec.description,
+                "parameters": _parameters_schema(spec),
+                "required": decision.required.name,
+                "allowed": decision.allowed,
+            })
+        out.append({"device": device.id, "name": device.name, "plugin": device.plugin,
+                    "actions": actions})
+    return json_response({"devices": out})
+
+
+async def post_discover(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    principal = _principal(request)
+    body = await read_json(request, optional=True)
+    plugin = body.get("plugin") if isinstance(body, dict) else None
+    if plugin is not None and plugin not in hub.plugins.plugins:
+        raise NotFound(f"unknown plugin {plugin!r}")
+    cid = await hub.pipeline.admin(principal, "discover", target=plugin or "*")
+    if plugin:
+        results = {plugin: {"new": await hub.plugins.discover(plugin)}}
+    else:
+        results = await hub.plugins.discover_all()
+    await hub.pipeline.admin_outcome(principal, "discover", cid, target=plugin or "*")
+    return json_response({"correlation_id": cid, "plugins": results})
+
+
+def _since(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequest("since must be epoch seconds or an ISO 8601 time",
+                             field="since") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
+
+
+def _int_query(request: web.Request, name: str, default: int | None, lo: int, hi: int):
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an integer", field=name) from None
+    if not lo <= value <= hi:
+        raise InvalidRequest(f"{name} must be between {lo} and {hi}", field=name)
+    return value
+
+
+async def get_audit(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    principal = _principal(request)
+    if not principal.is_owner:
+        await hub.pipeline.admin(principal, "read_audit")  # audits the denial, raises 403
+    limit = _int_query(request, "limit", 100, 1, 1000)
+    before = _int_query(request, "before", None, 1, 2**62)
+    since = _since(request.query["since"]) if "since" in request.query else None
+    records = await hub.audit.query(
+        device=request.query.get("device"), principal=request.query.get("principal"),
+        since=since, correlation_id=request.query.get("correlation_id"), before=before,
+        limit=limit)
+    body: dict[str, Any] = {"records": records}
+    if len(records) == limit:
+        body["next_before"] = records[-1]["seq"]
+    return json_response(body)
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    principal = _principal(request)
+    if not principal.is_owner:
+        await hub.pipeline.admin(principal, "list_tokens")
+    return json_response({"tokens": await hub.tokens.list()})
+
+
+async def create_token(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    principal = _principal(request)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be an object {name, kind, maturity}")
+    cid = await hub.pipeline.admin(principal, "create_token", target=str(body.get("name")),
+                                   params={k: body.get(k) for k in ("kind", "maturity")})
+    try:
+        token, created = await hub.tokens.create(
+            body.get("name"), kind=body.get("kind", "agent"), maturity=body.get("maturity"))
+    except HubError as err:
+        await hub.pipeline.admin_outcome(principal, "create_token", cid,
+                                         target=str(body.get("name")), error=err.message)
+        raise
+    await hub.pipeline.admin_outcome(principal, "create_token", cid, target=created.name)
+    return json_response({"token": token, **created.describe()}, status=201)
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    principal = _principal(request)
+    name = request.match_info["name"]
+    cid = await hub.pipeline.admin(principal, "revoke_token", target=name)
+    try:
+        revoked = await hub.tokens.revoke(name)
+    except HubError as err:
+        await hub.pipeline.admin_outcome(principal, "revoke_token", cid, target=name,
+                                         error=err.message)
+        raise
+    await hub.pipeline.admin_outcome(principal, "revoke_token", cid, target=name)
+    return json_response({"revoked": revoked.describe()})
+
+
+# -- the app -------------------------------------------------------------------------------------
+
+
+def build_app(hub: Hub) -> web.Application:
+    max_body = hub.config.hub.get("max_body_bytes", 64 * 1024)
+    app = web.Application(middlewares=[api_middleware], client_max_size=max_body)
+    app[HUB_KEY] = hub
+    app["max_body"] = max_body
+
+    async def lifecycle(app: web.Application):
+        await hub.start()
+        yield
+        await hub.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/health", health)
+    app.router.add_get("/plugins", list_plugins)
+    app.router.add_get("/devices", list_devices)
+    app.router.add_get("/devices/{device_id}", get_device)
+    app.router.add_post("/actions", post_action)
+    app.router.add_get("/actions/catalog", action_catalog)
+    app.router.add_post("/discover", post_discover)
+    app.router.add_get("/audit", get_audit)
+    app.router.add_get("/tokens", list_tokens)
+    app.router.add_post("/tokens", create_token)
+    app.router.add_delete("/tokens/{name}", revoke_token)
+    for plugin in hub.plugins.active():
+        for route in plugin.routes:
+            path = "/" + route.path.lstrip("/")
+            app.router.add_route(route.method, f"/integrations/{plugin.name}{path}",
+                                 route.handler, **getattr(route, "kwargs", {}))
+    from hub import ws
+
+    ws.register(app, hub)
+    if hub.automations is not None:
+        from hub.automations import register_routes
+
+        register_routes(app, hub)
+    return app

@@ -1,0 +1,1 @@
+"""hub-demo: virtual media players for Hub."""
