@@ -133,7 +133,7 @@ class PluginManager:
             log.error("plugin %s: %s", name, plugin.error)
             return plugin
         load, plugin.version, plugin.distribution = candidate
-        if self._only is not None and name not in self._only:
+        if self._only is not None and name not in self._only and name not in self._extra:
             plugin.status, plugin.error = "disabled", "not in HUB_PLUGINS"
             return plugin
         if section is None:

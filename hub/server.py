@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HUB_KEY: web.AppKey[Hub] = web.AppKey("hub", object)  # type: ignore[arg-type]
+MAX_BODY_KEY = web.AppKey("max_body", int)
 
 _HTTP_CODES = {
     400: "invalid_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
@@ -74,7 +75,7 @@ async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         message = exc.reason if exc.status != 413 else (
-            f"request body too large (limit {request.app['max_body']} bytes)")
+            f"request body too large (limit {request.app[MAX_BODY_KEY]} bytes)")
         return json_response({"error": {"code": code, "message": message}}, status=exc.status)
     except Exception:
         # A bug in the hub: log it, never show a traceback to the client.
@@ -308,7 +309,7 @@ def build_app(hub: Hub) -> web.Application:
     max_body = hub.config.hub.get("max_body_bytes", 64 * 1024)
     app = web.Application(middlewares=[api_middleware], client_max_size=max_body)
     app[HUB_KEY] = hub
-    app["max_body"] = max_body
+    app[MAX_BODY_KEY] = max_body
 
     async def lifecycle(app: web.Application):
         await hub.start()
