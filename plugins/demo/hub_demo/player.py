@@ -63,8 +63,9 @@ class Player:
     repeat: str = "off"
     source: str = "Playlist"
     leader: str | None = None  # device id of the group leader, None when not grouped
-    _position: float = 0.0
-    _since: float = 0.0
+    _position: float = 0.0  # seconds into the track at _since
+    _since: float = 0.0  # clock.monotonic() when _position was set
+    _since_wall: float = 0.0  # the same moment in epoch seconds, for media_position_updated_at
     _rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
@@ -85,6 +86,7 @@ class Player:
     def _set_position(self, seconds: float) -> None:
         self._position = max(0.0, seconds)
         self._since = self.clock.monotonic()
+        self._since_wall = self.clock.time()
 
     def remaining(self) -> float | None:
         """Seconds until the current track ends while playing, else None."""
@@ -182,6 +184,7 @@ class Player:
         self.index, self.state = leader.index, leader.state
         self.shuffle, self.repeat, self.source = leader.shuffle, leader.repeat, leader.source
         self._position, self._since = leader._position, leader._since
+        self._since_wall = leader._since_wall
 
     def attributes(self) -> dict[str, Any]:
         track = self.track
@@ -193,8 +196,10 @@ class Player:
             "media_album": track.album if track else None,
             "media_content_id": track.media_id if track else None,
             "media_duration": track.duration if track else None,
-            "media_position": round(self.position, 3),
-            "media_position_updated_at": self.clock.time(),
+            # As in Home Assistant: the position as of media_position_updated_at; clients
+            # add the time since then while playing, so no event is needed every second.
+            "media_position": round(self._position, 3),
+            "media_position_updated_at": self._since_wall or None,
             "source": self.source,
             "source_list": list(SOURCES),
             "shuffle": self.shuffle,
