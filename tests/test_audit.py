@@ -85,7 +85,7 @@ async def test_audit_records_carry_every_field_and_redact_secrets(hub_factory):
     status, _ = await harness.act("demo.player_1", "play_media",
                                   {"media_id": "demo:track:3", "enqueue": "add"})
     assert status == 200
-    status, body = await harness.act("demo.player_1", "volume_set",
+    status, _ = await harness.act("demo.player_1", "volume_set",
                                      {"volume": 5, "api_token": "s3cr3t-value"})
     assert status == 400
     _, audit = await harness.get("/audit?limit=3")

@@ -148,7 +148,7 @@ async def test_revoking_a_token_invalidates_cached_decisions_and_access(hub_fact
     status, _ = await harness.request("DELETE", "/tokens/agent")
     assert status == 200
     assert harness.hub.governance.generation > generation
-    status, body = await harness.act("demo.player_1", "pause", token=agent)
+    status, _ = await harness.act("demo.player_1", "pause", token=agent)
     assert status == 401
 
 
