@@ -21,7 +21,6 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -283,7 +282,9 @@ class PluginManager:
 
     async def start_all(self) -> None:
         for plugin in self.active():
-            plugin.ctx.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # mkdir's mode applies to the leaf only: make the parent private too.
+            plugin.ctx.data_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            plugin.ctx.data_dir.mkdir(exist_ok=True, mode=0o700)
             try:
                 await self.call(plugin.name, "startup", ctx=plugin.ctx,
                                 timeout=LIFECYCLE_TIMEOUT)
@@ -397,7 +398,3 @@ class PluginManager:
             data["actions"] = sorted(plugin.info.actions)
             data["timeout"] = plugin.timeout
         return data
-
-
-def plugin_data_dir(config: HubConfig, name: str) -> Path:
-    return config.data_dir / "plugins" / name

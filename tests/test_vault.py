@@ -41,6 +41,8 @@ async def test_secrets_are_encrypted_at_rest_and_key_file_is_private(hub_factory
     key_file = data_dir / KEY_FILE
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert stat.S_IMODE((data_dir / "owner.token").stat().st_mode) == 0o600
+    for directory in (data_dir, data_dir / "plugins", data_dir / "plugins" / "keeper"):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
     ctx = harness.hub.plugins.plugins["keeper"].ctx
     assert await ctx.vault.get("token") == {"refresh": SECRET}
 
