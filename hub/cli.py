@@ -151,6 +151,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return 0
     for p in body["plugins"]:
         line = f"{p['name']:<12} {p['version']:<10} {p['status']:<15} devices={p.get('devices', 0)}"
+        if p.get("hooks"):
+            line += f"  hooks={','.join(p['hooks'])}"
         if p.get("error"):
             line += f"  ({p['error']})"
         print(line)

@@ -85,11 +85,7 @@ class WebSocketApi:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=55.0)
         await ws.prepare(request)
-        conn = Connection(self, request, ws)
-        try:
-            await conn.run()
-        finally:
-            self.connections.discard(conn)
+        await Connection(self, request, ws).run()
         return ws
 
     def revoke(self, principal_id: str) -> None:
@@ -101,8 +97,9 @@ class WebSocketApi:
     async def on_shutdown(self, _app: web.Application) -> None:
         for conn in tuple(self.connections):
             conn.terminate(WSCloseCode.GOING_AWAY, "hub shutting down")
-        await asyncio.gather(
-            *(c.closed for c in tuple(self.connections)), return_exceptions=True)
+        pending = [c.closed for c in tuple(self.connections)]
+        if pending:
+            await asyncio.wait(pending, timeout=CLOSE_TIMEOUT + 1)
 
 
 class CommandError(HubError):
@@ -208,6 +205,7 @@ class Connection:
 
     async def _cleanup(self) -> None:
         self._closing = True
+        self.api.connections.discard(self)
         for sub in self.subscriptions.values():
             sub.close("disconnected")
         self.subscriptions.clear()
