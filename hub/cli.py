@@ -200,28 +200,84 @@ async def _with_storage(args: argparse.Namespace, fn) -> Any:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    from hub.lock import DataDirLock, LockError
+
+    data_dir = _data_dir(args)
+    try:
+        lock = DataDirLock(data_dir, "token").__enter__()
+    except LockError:
+        # A hub is running: it owns the audit chain, so ask it (it gates and audits).
+        return asyncio.run(_token_via_api(args))
+    try:
+        return asyncio.run(_with_storage(args, lambda storage, *_: _token_direct(args, storage)))
+    finally:
+        lock.__exit__()
+
+
+def _report_created(principal: dict[str, Any], token: str) -> None:
+    print(f"created {principal['kind']} {principal['name']!r}"
+          + (f" with maturity {principal['maturity']}" if principal["maturity"] else "")
+          + "; the token is shown once:", file=sys.stderr)
+    print(token)
+
+
+def _print_tokens(tokens: list[dict[str, Any]]) -> None:
+    for t in tokens:
+        state = "revoked" if t["revoked"] else "active"
+        print(f"{t['name']:<24} {t['kind']:<11} {t['maturity'] or '-':<11} {state}")
+
+
+async def _token_direct(args: argparse.Namespace, storage: Any) -> int:
+    """No hub running: change the database ourselves and audit it as the local owner."""
+    from hub.audit import AuditLog
     from hub.clock import SystemClock
     from hub.tokens import TokenStore
 
-    async def go(storage, data_dir, _lock):
-        tokens = TokenStore(storage, SystemClock())
-        if args.token_cmd == "create":
-            token, principal = await tokens.create(args.name, kind=args.kind,
-                                                   maturity=args.maturity)
-            p = principal.describe()
-            print(f"created {p['kind']} {p['name']!r}"
-                  + (f" with maturity {p['maturity']}" if p["maturity"] else "")
-                  + "; the token is shown once:", file=sys.stderr)
-            print(token)
-        elif args.token_cmd == "list":
-            for t in await tokens.list():
-                state = "revoked" if t["revoked"] else "active"
-                print(f"{t['name']:<24} {t['kind']:<11} {t['maturity'] or '-':<11} {state}")
-        else:
-            await tokens.revoke(args.name)
-            print(f"revoked {args.name!r} (a running hub notices within a second)")
+    tokens = TokenStore(storage, SystemClock())
+    if args.token_cmd == "list":
+        _print_tokens(await tokens.list())
+        return 0
+    audit = AuditLog(storage, SystemClock())
+    await audit.start()
+    what = "create_token" if args.token_cmd == "create" else "revoke_token"
+    record = {"correlation_id": os.urandom(16).hex(), "principal": "local-cli",
+              "principal_kind": "owner", "source": "cli", "device": args.name, "action": what}
+    try:
+        await audit.write(record="decision", decision="allow", required="OWNER",
+                          reason="local user with access to the data directory",
+                          params={"kind": getattr(args, "kind", None),
+                                  "maturity": getattr(args, "maturity", None)}, **record)
+        try:
+            if args.token_cmd == "create":
+                token, principal = await tokens.create(args.name, kind=args.kind,
+                                                       maturity=args.maturity)
+            else:
+                await tokens.revoke(args.name)
+        except Exception as err:
+            await audit.write(record="outcome", outcome="error", error=str(err)[:500], **record)
+            raise
+        await audit.write(record="outcome", outcome="ok", **record)
+    finally:
+        await audit.stop()
+    if args.token_cmd == "create":
+        _report_created(principal.describe(), token)
+    else:
+        print(f"revoked {args.name!r}")
+    return 0
 
-    asyncio.run(_with_storage(args, go))
+
+async def _token_via_api(args: argparse.Namespace) -> int:
+    args.url = args.token = None
+    client = _Client(args)
+    if args.token_cmd == "list":
+        _print_tokens((await client.call("GET", "/tokens"))["tokens"])
+    elif args.token_cmd == "create":
+        body = await client.call("POST", "/tokens", json={
+            "name": args.name, "kind": args.kind, "maturity": args.maturity})
+        _report_created(body, body["token"])
+    else:
+        await client.call("DELETE", f"/tokens/{args.name}")
+        print(f"revoked {args.name!r} (through the running hub)")
     return 0
 
 

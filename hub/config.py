@@ -34,9 +34,9 @@ def _level(value: Any) -> str:
 def _str_or_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return value
-    raise vol.Invalid("expected a string or a list of strings")
+    raise vol.Invalid("expected a string or a non-empty list of strings")
 
 
 def _port(value: Any) -> int:

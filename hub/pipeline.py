@@ -15,8 +15,8 @@ Invalid and denied requests are audited too. `dry_run` runs every step up to dis
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Any
 
 import voluptuous as vol
@@ -67,7 +67,7 @@ class Pipeline:
     ) -> dict[str, Any]:
         started = time.perf_counter()
         record: dict[str, Any] = {
-            "correlation_id": uuid.uuid4().hex,
+            "correlation_id": os.urandom(16).hex(),
             "principal": principal.name,
             "principal_kind": principal.kind,
             "maturity": principal.maturity.name if principal.maturity else None,
@@ -182,7 +182,7 @@ class Pipeline:
                     target: str | None = None, params: dict[str, Any] | None = None) -> str:
         """Gate and audit an administrative request; returns its correlation id."""
         decision = self._governance.admin(principal, what)
-        correlation_id = uuid.uuid4().hex
+        correlation_id = os.urandom(16).hex()
         await self._audit.write(
             record="decision", correlation_id=correlation_id, principal=principal.name,
             principal_kind=principal.kind,

@@ -165,7 +165,7 @@ class PluginContext:
         vault: VaultHandle,
         clock: Clock,
         data_dir: Path,
-        hub_url: str,
+        hub_url: Callable[[], str],
         executor_factory: Callable[[], Any],
         session_factory: Callable[[], aiohttp.ClientSession],
     ) -> None:
@@ -176,7 +176,7 @@ class PluginContext:
         self.vault = vault
         self.clock = clock
         self.data_dir = data_dir
-        self.hub_url = hub_url
+        self._hub_url = hub_url
         self.log = logging.getLogger(f"hub.plugins.{name}")
         self._executor_factory = executor_factory
         self._executor: Any = None
@@ -184,6 +184,11 @@ class PluginContext:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task] = set()
         self.state: dict[str, Any] = {}  # free space for module-style plugins
+
+    @property
+    def hub_url(self) -> str:
+        """Where the hub listens (known for sure once the server is up)."""
+        return self._hub_url()
 
     # -- blocking work and HTTP -------------------------------------------------------------
 

@@ -174,7 +174,7 @@ class PluginManager:
             host=self._host, name=name, version=plugin.version, config=plugin.config,
             vault=self._vault.handle(name), clock=self._clock,
             data_dir=self._config.data_dir / "plugins" / name,
-            hub_url=self._hub_url(),
+            hub_url=self._hub_url,
             executor_factory=lambda: self._make_executor(plugin, workers),
             session_factory=lambda: self._make_session(plugin),
         )

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import voluptuous_openapi
 from aiohttp import web
 
@@ -40,12 +40,13 @@ def public(handler):
     return handler
 
 
-def _dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), default=str)
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None):
-    return web.json_response(data, status=status, headers=headers, dumps=_dumps)
+    # orjson: JSON encoding is the largest cost of an answer after aiohttp itself.
+    return web.Response(body=orjson.dumps(data, default=str, option=_ORJSON_OPTIONS),
+                        status=status, headers=headers, content_type="application/json")
 
 
 def error_response(err: HubError) -> web.Response:
@@ -76,7 +77,9 @@ async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
         code = _HTTP_CODES.get(exc.status, "http_error")
         message = exc.reason if exc.status != 413 else (
             f"request body too large (limit {request.app[MAX_BODY_KEY]} bytes)")
-        return json_response({"error": {"code": code, "message": message}}, status=exc.status)
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return json_response({"error": {"code": code, "message": message}}, status=exc.status,
+                             headers=headers)
     except Exception:
         # A bug in the hub: log it, never show a traceback to the client.
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -93,8 +96,8 @@ async def read_json(request: web.Request, *, optional: bool = False) -> Any:
     if request.content_type != "application/json":
         raise errors.UnsupportedMediaType("send the body as Content-Type: application/json")
     try:
-        return json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError) as err:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError as err:
         raise InvalidRequest(f"the body is not valid JSON: {err}", code="invalid_json") from None
 
 
@@ -202,14 +205,28 @@ async def post_discover(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     principal = _principal(request)
     body = await read_json(request, optional=True)
-    plugin = body.get("plugin") if isinstance(body, dict) else None
-    if plugin is not None and plugin not in hub.plugins.plugins:
-        raise NotFound(f"unknown plugin {plugin!r}")
+    if not isinstance(body, dict) or set(body) - {"plugin"}:
+        raise InvalidRequest('the body must be {} or {"plugin": "<name>"}')
+    plugin = body.get("plugin")
+    if plugin is not None:
+        if not isinstance(plugin, str) or plugin not in hub.plugins.plugins:
+            raise NotFound(f"unknown plugin {plugin!r}")
+        if not hub.plugins.plugins[plugin].active:
+            raise errors.Conflict(f"plugin {plugin} is not running "
+                                  f"({hub.plugins.plugins[plugin].status})", code="plugin_inactive")
     cid = await hub.pipeline.admin(principal, "discover", target=plugin or "*")
-    if plugin:
-        results = {plugin: {"new": await hub.plugins.discover(plugin)}}
-    else:
-        results = await hub.plugins.discover_all()
+    try:
+        if plugin:
+            results = {plugin: {"new": await hub.plugins.discover(plugin)}}
+        else:
+            results = await hub.plugins.discover_all()
+    except Exception as err:
+        failure = err if isinstance(err, HubError) else errors.UpstreamError(
+            f"discovery of {plugin} failed: {type(err).__name__}: {str(err)[:200]}",
+            plugin=plugin)
+        await hub.pipeline.admin_outcome(principal, "discover", cid, target=plugin,
+                                         error=f"{failure.code}: {failure.message}")
+        raise failure from None
     await hub.pipeline.admin_outcome(principal, "discover", cid, target=plugin or "*")
     return json_response({"correlation_id": cid, "plugins": results})
 
@@ -305,6 +322,20 @@ async def revoke_token(request: web.Request) -> web.Response:
 # -- the app -------------------------------------------------------------------------------------
 
 
+def _mount_plugin_routes(app: web.Application, plugin: Any) -> None:
+    """Mount a plugin's RouteDefs under /integrations/<plugin>/; a bad one fails the plugin."""
+    prefix = f"/integrations/{plugin.name}"
+    try:
+        for route in plugin.routes:
+            if not isinstance(route, web.RouteDef):
+                raise TypeError(f"routes() must return aiohttp RouteDefs, got {route!r}")
+            web.RouteDef(route.method, prefix + "/" + route.path.lstrip("/"), route.handler,
+                         route.kwargs).register(app.router)
+    except Exception as err:
+        log.error("plugin %s: cannot mount its routes: %s", plugin.name, err)
+        plugin.fail("routes", err)
+
+
 def build_app(hub: Hub) -> web.Application:
     max_body = hub.config.hub.get("max_body_bytes", 64 * 1024)
     app = web.Application(middlewares=[api_middleware], client_max_size=max_body)
@@ -329,10 +360,7 @@ def build_app(hub: Hub) -> web.Application:
     app.router.add_post("/tokens", create_token)
     app.router.add_delete("/tokens/{name}", revoke_token)
     for plugin in hub.plugins.active():
-        for route in plugin.routes:
-            path = "/" + route.path.lstrip("/")
-            app.router.add_route(route.method, f"/integrations/{plugin.name}{path}",
-                                 route.handler, **getattr(route, "kwargs", {}))
+        _mount_plugin_routes(app, plugin)
     from hub import ws
 
     ws.register(app, hub)

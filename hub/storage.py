@@ -74,7 +74,7 @@ class Storage:
 
     def __init__(self, data_dir: Path, *, synchronous: str = "normal") -> None:
         self.path = data_dir / DB_FILE
-        self._synchronous = synchronous.upper()
+        self.synchronous = synchronous.upper()
         self.db: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
 
@@ -88,7 +88,7 @@ class Storage:
         await self.db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a commit survives a killed process (it is in the WAL file);
         # FULL also survives power loss at one fsync per group commit. See docs/security.md.
-        await self.db.execute(f"PRAGMA synchronous={self._synchronous}")
+        await self.db.execute(f"PRAGMA synchronous={self.synchronous}")
         await self.db.execute("PRAGMA foreign_keys=ON")
         await self.db.execute("PRAGMA busy_timeout=5000")
         await self._migrate()

@@ -152,7 +152,7 @@ async def hub_factory(tmp_path: Path) -> AsyncIterator[HubFactory]:
     temporary directory. `only` restricts entry-point loading like HUB_PLUGINS;
     `extra_plugins` registers plugin objects directly ({name: plugin}), for core tests.
     """
-    from aiohttp.test_utils import TestClient, TestServer
+    from aiohttp.test_utils import TestClient, TestServer, unused_port
 
     from hub.app import Hub
     from hub.config import load_config_data
@@ -176,10 +176,12 @@ async def hub_factory(tmp_path: Path) -> AsyncIterator[HubFactory]:
             data_dir_default=data_dir or tmp_path / f"hub-data-{n}")
         hub = Hub(cfg, clock=clock, only_plugins=only, extra_plugins=extra_plugins,
                   env=env if env is not None else {}, strict_plugins=strict_plugins)
-        server = TestServer(hub.web_app(), host="127.0.0.1")
+        port = unused_port()
+        cfg.hub["port"] = port
+        hub.hub_url = f"http://127.0.0.1:{port}"  # known to plugins before they start
+        server = TestServer(hub.web_app(), host="127.0.0.1", port=port)
         client = TestClient(server)
         await client.start_server()
-        hub.hub_url = str(client.make_url("")).rstrip("/")
         started.append((hub, client))
         return HubHarness(hub, client, hub.owner_token, hub.clock)
 

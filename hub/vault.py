@@ -19,6 +19,9 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from hub.storage import Storage
 
 KEY_FILE = "vault.key"
+# With HUB_VAULT_KEY, rotation writes the new key here before re-encrypting, so a crash or a
+# lost terminal never leaves secrets under a key that exists nowhere.
+ROTATED_KEY_FILE = "vault.key.rotated"
 ENV_KEY = "HUB_VAULT_KEY"
 CANARY = ("_hub", "canary")
 
@@ -54,7 +57,11 @@ def _write_key_file(path: Path, keys: list[bytes]) -> None:
 def load_keys(data_dir: Path, env: dict[str, str] | os._Environ) -> tuple[list[bytes], str]:
     """The vault keys (newest first) and where they came from; creates the key file once."""
     if env.get(ENV_KEY):
-        return _read_keys(env[ENV_KEY], ENV_KEY), ENV_KEY
+        keys = _read_keys(env[ENV_KEY], ENV_KEY)
+        rotated = data_dir / ROTATED_KEY_FILE
+        if rotated.exists():
+            keys += [k for k in _read_keys(rotated.read_text(), str(rotated)) if k not in keys]
+        return keys, ENV_KEY
     path = data_dir / KEY_FILE
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -161,9 +168,8 @@ async def rotate(storage: Storage, data_dir: Path, env: dict[str, str] | os._Env
     new_key = Fernet.generate_key()
     fernet = MultiFernet([Fernet(new_key), *(Fernet(k) for k in keys)])
     from_env = origin == ENV_KEY
-    key_path = data_dir / KEY_FILE
-    if not from_env:
-        _write_key_file(key_path, [new_key, *keys])
+    key_path = data_dir / (ROTATED_KEY_FILE if from_env else KEY_FILE)
+    _write_key_file(key_path, [new_key] if from_env else [new_key, *keys])
     async with storage.transaction() as db:
         async with db.execute("SELECT namespace, name, ciphertext FROM vault") as cur:
             rows = list(await cur.fetchall())
@@ -172,7 +178,8 @@ async def rotate(storage: Storage, data_dir: Path, env: dict[str, str] | os._Env
                 "UPDATE vault SET ciphertext = ? WHERE namespace = ? AND name = ?",
                 (fernet.rotate(row["ciphertext"]), row["namespace"], row["name"]))
     if from_env:
-        return (f"re-encrypted {len(rows)} secrets. {ENV_KEY} must now be set to the new key "
-                f"(shown once, keep it safe):\n{new_key.decode()}")
+        return (f"re-encrypted {len(rows)} secrets. Set {ENV_KEY} to the new key, then delete "
+                f"{key_path} (it holds the same key, mode 0600, so nothing is lost meanwhile):"
+                f"\n{new_key.decode()}")
     _write_key_file(key_path, [new_key])
     return f"re-encrypted {len(rows)} secrets under a new key in {key_path}"

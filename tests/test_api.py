@@ -170,3 +170,67 @@ async def test_discover_finds_nothing_new_twice(harness):
     assert status == 200 and body["plugins"] == {"demo": {"new": []}}
     status, body = await harness.request("POST", "/discover", json={"plugin": "nope"})
     assert status == 404
+
+
+class Routed:
+    """A plugin with routes made the usual aiohttp way, and a discovery that fails on demand."""
+
+    def __init__(self) -> None:
+        self.fail_discovery = False
+
+    @hookimpl
+    def describe(self):
+        return PluginInfo()
+
+    @hookimpl
+    def discover(self, ctx):
+        if self.fail_discovery:
+            raise OSError("network down")
+        return []
+
+    @hookimpl
+    def routes(self, ctx):
+        from aiohttp import web
+
+        from hub.plugin import public_route
+
+        async def hello(request):
+            principal = await ctx.authenticate(request)
+            return web.json_response({"hello": principal.name})
+
+        @public_route
+        async def callback(request):
+            return web.json_response({"public": True})
+
+        return [web.get("/hello", hello), web.get("/callback", callback)]
+
+
+async def test_plugin_routes_are_mounted_and_authenticated(hub_factory):
+    harness = await hub_factory({"plugins": {"routed": {}}}, only=[],
+                                extra_plugins={"routed": Routed()})
+    status, body = await harness.get("/integrations/routed/hello")
+    assert status == 200 and body == {"hello": "owner"}
+    status, body = await harness.get("/integrations/routed/hello", token=None)
+    assert status == 401
+    status, body = await harness.get("/integrations/routed/callback", token=None)
+    assert status == 200 and body == {"public": True}
+
+
+async def test_failing_discovery_of_one_plugin_is_502_and_audited(hub_factory):
+    plugin = Routed()
+    harness = await hub_factory({"plugins": {"routed": {}}}, only=[],
+                                extra_plugins={"routed": plugin})
+    plugin.fail_discovery = True
+    status, body = await harness.request("POST", "/discover", json={"plugin": "routed"})
+    assert status == 502 and "network down" in body["error"]["message"]
+    _, audit = await harness.get("/audit?limit=2")
+    assert audit["records"][0]["record"] == "outcome"
+    assert audit["records"][0]["outcome"] == "error"
+    status, body = await harness.request("POST", "/discover", json=["routed"])
+    assert status == 400
+
+
+async def test_method_not_allowed_says_what_is(harness):
+    resp = await harness.client.delete(
+        "/devices", headers={"Authorization": f"Bearer {harness.owner_token}"})
+    assert resp.status == 405 and "GET" in resp.headers["Allow"]

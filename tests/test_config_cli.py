@@ -122,6 +122,12 @@ def test_token_commands(tmp_path):
     assert "revoked" in hub("token", "list", "--data-dir", data).stdout
     result = hub("token", "revoke", "nobody", "--data-dir", data)
     assert result.returncode == 1 and "Traceback" not in result.stderr
+    # Every change was audited, failures included, and the chain holds.
+    tail = hub("audit", "tail", "-n", "20", "--data-dir", data).stdout
+    assert tail.count("create_token") == 4 and tail.count("revoke_token") == 4
+    assert "already exists" in tail and "no active token" in tail
+    assert token not in tail
+    assert hub("audit", "verify", "--data-dir", data).returncode == 0
 
 
 def test_help_is_fast_and_imports_nothing_heavy():

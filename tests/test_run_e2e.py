@@ -33,6 +33,14 @@ async def test_run_prints_owner_token_path_and_cli_drives_it(hub_process):
         result = hub("act", "demo.player_1", "volume_set", "volume=200", *c)
         assert result.returncode == 1
         assert "400 invalid_params" in result.stderr and "Traceback" not in result.stderr
+        # With the hub running, token commands go through it: usable at once, and audited.
+        result = hub("token", "create", "--name", "dash", "--maturity", "SUPERVISED", *c)
+        assert result.returncode == 0, result.stderr
+        dash = result.stdout.strip().splitlines()[-1]
+        result = hub("act", "demo.player_2", "play", "--token", dash, *c)
+        assert result.returncode == 0, result.stderr
+        tail = hub("audit", "tail", "-n", "6", *c).stdout
+        assert "create_token" in tail and "dash" in tail
         # A second hub on the same data directory is refused.
         second = subprocess.run([sys.executable, "-m", "hub", "run", "-c", str(config),
                                  "--port", str(port + 1)], capture_output=True, text=True,

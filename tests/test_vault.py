@@ -153,6 +153,12 @@ async def test_rotation_with_env_key_prints_the_new_key(tmp_path):
     await storage.close()
     new_key = message.strip().splitlines()[-1]
     assert new_key != key
+    # Until the operator updates the variable, the key written beside the data still opens it.
+    assert (tmp_path / "vault.key.rotated").read_text().strip() == new_key
+    storage, vault = await _open(tmp_path, {"HUB_VAULT_KEY": key})
+    assert await vault.get("x", "y") == "z"
+    await storage.close()
+    (tmp_path / "vault.key.rotated").unlink()
     storage, vault = await _open(tmp_path, {"HUB_VAULT_KEY": new_key})
     assert await vault.get("x", "y") == "z"
     await storage.close()

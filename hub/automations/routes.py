@@ -1,0 +1,65 @@
+"""HTTP routes of the automations: webhooks and reload."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from hub.errors import ConfigError, Forbidden, InvalidRequest, NotFound, PayloadTooLarge
+
+MAX_WEBHOOK_BYTES = 64 * 1024
+
+
+def register_routes(app: web.Application, hub: Any) -> None:
+    """`POST /webhooks/{webhook_id}` (public: the unguessable id is the credential) and
+    `POST /automations/reload` (owner)."""
+
+    async def webhook(request: web.Request) -> web.Response:
+        engine = hub.automations
+        triggers = engine.webhook_triggers(request.match_info["webhook_id"]) if engine else []
+        if not triggers:
+            # Same answer for "no such webhook" and "disabled": nothing to probe.
+            raise NotFound("unknown webhook")
+        payload = await _payload(request)
+        started = [t.automation.id for t in triggers if t.fire(payload)]
+        return web.json_response({"triggered": started})
+
+    webhook.__hub_public__ = True  # type: ignore[attr-defined]
+
+    async def reload(request: web.Request) -> web.Response:
+        principal = request.get("principal")
+        if principal is None or not principal.is_owner:
+            raise Forbidden("only the owner may reload the configuration", required="OWNER",
+                            maturity=principal.maturity.name
+                            if principal is not None and principal.maturity else None)
+        try:
+            await hub.reload_config()
+        except ConfigError as err:
+            raise InvalidRequest(str(err), code="invalid_config") from None
+        return web.json_response(
+            {"reloaded": True, "automations": hub.automations.status()
+             if hub.automations else []})
+
+    app.router.add_post("/webhooks/{webhook_id}", webhook)
+    app.router.add_post("/automations/reload", reload)
+
+
+async def _payload(request: web.Request) -> Any:
+    """The request body for the run: JSON, a form, or nothing (then the query string)."""
+    if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
+        raise PayloadTooLarge(f"a webhook body is at most {MAX_WEBHOOK_BYTES} bytes")
+    body = await request.content.read(MAX_WEBHOOK_BYTES + 1)
+    if len(body) > MAX_WEBHOOK_BYTES:
+        raise PayloadTooLarge(f"a webhook body is at most {MAX_WEBHOOK_BYTES} bytes")
+    if not body:
+        return dict(request.query)
+    if request.content_type == "application/x-www-form-urlencoded":
+        from urllib.parse import parse_qsl
+
+        return dict(parse_qsl(body.decode("utf-8", "replace")))
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise InvalidRequest("the webhook body must be JSON or a form") from None
