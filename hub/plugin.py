@@ -152,7 +152,8 @@ class PluginContext:
 
     Attributes: `name` (the entry-point name, also the device-id prefix), `config` (the
     plugin's validated section), `vault` (its own vault namespace), `clock`, `log`, `data_dir`
-    (a directory of its own), `hub_url` (where the hub listens), `version`.
+    (a directory of its own), `hub_url` (where the hub listens), `version`, `timeout` (the
+    seconds the core allows one `act`; plugins size their own I/O timeouts under it).
     """
 
     def __init__(
@@ -168,6 +169,7 @@ class PluginContext:
         hub_url: Callable[[], str],
         executor_factory: Callable[[], Any],
         session_factory: Callable[[], aiohttp.ClientSession],
+        timeout: float = 10.0,
     ) -> None:
         self._host = host
         self.name = name
@@ -177,6 +179,7 @@ class PluginContext:
         self.clock = clock
         self.data_dir = data_dir
         self._hub_url = hub_url
+        self.timeout = timeout  # seconds the core allows each act (the `timeout` config key)
         self.log = logging.getLogger(f"hub.plugins.{name}")
         self._executor_factory = executor_factory
         self._executor: Any = None

@@ -177,6 +177,7 @@ class PluginManager:
             hub_url=self._hub_url,
             executor_factory=lambda: self._make_executor(plugin, workers),
             session_factory=lambda: self._make_session(plugin),
+            timeout=plugin.timeout,
         )
         try:
             routes = self._call_sync(name, "routes", ctx=plugin.ctx)

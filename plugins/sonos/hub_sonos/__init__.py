@@ -1,0 +1,1 @@
+"""Sonos speakers for Hub, through SoCo."""
