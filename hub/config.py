@@ -39,6 +39,17 @@ def _str_or_list(value: Any) -> list[str]:
     raise vol.Invalid("expected a string or a non-empty list of strings")
 
 
+def _time_zone(value: Any) -> str:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise vol.Invalid(f"unknown time zone {value!r} (an IANA name like Europe/Paris)") \
+            from None
+    return str(value)
+
+
 def _port(value: Any) -> int:
     return vol.All(vol.Coerce(int), vol.Range(min=0, max=65535))(value)
 
@@ -48,7 +59,7 @@ HUB_SCHEMA = vol.Schema(
         vol.Optional("host", default=DEFAULT_HOST): str,
         vol.Optional("port", default=DEFAULT_PORT): _port,
         vol.Optional("data_dir"): str,
-        vol.Optional("time_zone"): str,
+        vol.Optional("time_zone"): _time_zone,
         vol.Optional("log_level", default="info"): vol.In(
             ["debug", "info", "warning", "error"]),
         vol.Optional("max_body_bytes", default=64 * 1024): vol.All(

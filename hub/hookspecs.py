@@ -66,7 +66,7 @@ def act(ctx: PluginContext, device: Device, action: str, params: dict[str, Any])
 def routes(ctx: PluginContext) -> Iterable[web.AbstractRouteDef] | None:
     """Extra HTTP routes (OAuth callbacks, webhooks), mounted under
     `/integrations/<plugin>/`. They require a bearer token unless the handler is marked
-    `@public_route`; `request["principal"]` holds the caller when authenticated."""
+    `@public_route`; `await ctx.authenticate(request)` gives the caller."""
 
 
 @hookspec(firstresult=True)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pluggy
+from aiohttp import web
 
 from hub.clock import Clock
 from hub.errors import (
@@ -54,10 +55,10 @@ from hub.vocabulary import ENQUEUE_MODES, REPEAT_MODES, STANDARD_ACTIONS, standa
 
 if TYPE_CHECKING:
     import aiohttp
-    from aiohttp import web
 
 __all__ = [
     "ENQUEUE_MODES",
+    "PRINCIPAL_KEY",
     "REPEAT_MODES",
     "STANDARD_ACTIONS",
     "ActionSpec",
@@ -88,6 +89,9 @@ __all__ = [
 ]
 
 hookimpl = pluggy.HookimplMarker("hub")
+
+# Where the core keeps the authenticated caller on a request: `request[PRINCIPAL_KEY]`.
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 
 T = TypeVar("T")
 
@@ -274,7 +278,7 @@ class PluginContext:
         Routes are authenticated by the core unless marked `@public_route`; this returns the
         principal the core found, or authenticates a public route's request (raising
         Unauthenticated)."""
-        principal = request.get("principal")
+        principal = request.get(PRINCIPAL_KEY)
         if principal is not None:
             return principal
         return await self._host.authenticate(request)

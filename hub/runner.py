@@ -13,6 +13,7 @@ from aiohttp import web
 from hub.app import Hub
 from hub.config import HubConfig
 from hub.lock import DataDirLock
+from hub.server import AccessLogger
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,10 @@ def run(cfg: HubConfig, *, strict_plugins: bool = False) -> int:
 async def _serve(cfg: HubConfig, strict_plugins: bool) -> int:
     hub = Hub(cfg, strict_plugins=strict_plugins)
     app = hub.web_app()
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # Per-request access lines cost CPU on the hot path: only at log_level debug.
+    debug = cfg.hub.get("log_level") == "debug"
+    runner = web.AppRunner(app, handle_signals=False, access_log_class=AccessLogger,
+                           access_log=logging.getLogger("aiohttp.access") if debug else None)
     await runner.setup()  # runs hub.start() (cleanup context)
     site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True)
     try:

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import voluptuous_openapi
-from aiohttp import web
+from aiohttp import web, web_log
 
 from hub import errors
 from hub.errors import HubError, InvalidRequest, NotFound
+from hub.plugin import PRINCIPAL_KEY
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -33,6 +34,18 @@ _HTTP_CODES = {
     405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
     415: "unsupported_media_type", 429: "rate_limited",
 }
+
+
+class AccessLogger(web_log.AbstractAccessLogger):
+    """One line per request with no credential in it: never the query string (OAuth callbacks
+    carry codes there) and never a webhook id (the id is the webhook's credential)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = request.path
+        if path.startswith("/webhooks/"):
+            path = "/webhooks/<redacted>"
+        self.logger.info("%s %s %s %s %.1fms", request.remote, request.method, path,
+                         response.status, time * 1000)
 
 
 def public(handler):
@@ -66,7 +79,7 @@ async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
         if match.http_exception is not None:
             raise match.http_exception
         if not getattr(match.handler, "__hub_public__", False):
-            request["principal"] = hub.tokens.authenticate_header(
+            request[PRINCIPAL_KEY] = hub.tokens.authenticate_header(
                 request.headers.get("Authorization"))
         return await handler(request)
     except HubError as err:
@@ -102,7 +115,7 @@ async def read_json(request: web.Request, *, optional: bool = False) -> Any:
 
 
 def _principal(request: web.Request):
-    return request["principal"]
+    return request[PRINCIPAL_KEY]
 
 
 # -- handlers ------------------------------------------------------------------------------------

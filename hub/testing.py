@@ -156,6 +156,7 @@ async def hub_factory(tmp_path: Path) -> AsyncIterator[HubFactory]:
 
     from hub.app import Hub
     from hub.config import load_config_data
+    from hub.server import AccessLogger
 
     started: list[tuple[Any, Any]] = []
     counter = itertools.count()
@@ -180,6 +181,7 @@ async def hub_factory(tmp_path: Path) -> AsyncIterator[HubFactory]:
         cfg.hub["port"] = port
         hub.hub_url = f"http://127.0.0.1:{port}"  # known to plugins before they start
         server = TestServer(hub.web_app(), host="127.0.0.1", port=port)
+        await server.start_server(access_log_class=AccessLogger)  # as `hub run` logs
         client = TestClient(server)
         await client.start_server()
         started.append((hub, client))

@@ -38,7 +38,8 @@ from hub.events import Event, Subscription
 _LOGGER = logging.getLogger(__name__)
 
 # Event types a client may subscribe to (the default is all of them).
-SUBSCRIBABLE = ("state_changed", "device_added", "device_removed", "action", "plugin_status")
+SUBSCRIBABLE = ("state_changed", "device_added", "device_removed", "action", "plugin_status",
+                "plugin_event", "automation")
 
 MAX_MESSAGE_BYTES = 64 * 1024  # a command is small; a bigger frame closes the socket (1009)
 AUTH_TIMEOUT = 10.0  # seconds (real time: it guards a network peer) to send the auth message

@@ -46,7 +46,9 @@ class Automation:
         self.mode: str = config["mode"]
         self.max_runs: int = config["max"]
         self.principal = Principal(
-            id=f"automation:{self.id}", name=self.id, kind="automation",
+            # "automation:" cannot start a token name, so no agent can pose as an automation
+            # in audit filters or governance rules.
+            id=f"automation:{self.id}", name=f"automation:{self.id}", kind="automation",
             maturity=Maturity[config["maturity"]])
         self.triggers: list[Trigger] = [build_trigger(self, t) for t in config["triggers"]]
         self.conditions = [build_condition(c, self.hub, tz) for c in config["conditions"]]

@@ -7,7 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.errors import ConfigError, Forbidden, InvalidRequest, NotFound, PayloadTooLarge
+from hub.errors import ConfigError, InvalidRequest, NotFound, PayloadTooLarge
+from hub.plugin import PRINCIPAL_KEY
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 
@@ -29,21 +30,27 @@ def register_routes(app: web.Application, hub: Any) -> None:
     webhook.__hub_public__ = True  # type: ignore[attr-defined]
 
     async def reload(request: web.Request) -> web.Response:
-        principal = request.get("principal")
-        if principal is None or not principal.is_owner:
-            raise Forbidden("only the owner may reload the configuration", required="OWNER",
-                            maturity=principal.maturity.name
-                            if principal is not None and principal.maturity else None)
+        principal = request[PRINCIPAL_KEY]
+        # Administration: the gate decides (owner only) and the audit records it.
+        cid = await hub.pipeline.admin(principal, "reload_config")
         try:
             await hub.reload_config()
         except ConfigError as err:
+            await hub.pipeline.admin_outcome(principal, "reload_config", cid,
+                                             error=str(err)[:1000])
             raise InvalidRequest(str(err), code="invalid_config") from None
+        await hub.pipeline.admin_outcome(principal, "reload_config", cid)
         return web.json_response(
             {"reloaded": True, "automations": hub.automations.status()
              if hub.automations else []})
 
+    async def list_automations(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"automations": hub.automations.status() if hub.automations else []})
+
     app.router.add_post("/webhooks/{webhook_id}", webhook)
     app.router.add_post("/automations/reload", reload)
+    app.router.add_get("/automations", list_automations)
 
 
 async def _payload(request: web.Request) -> Any:

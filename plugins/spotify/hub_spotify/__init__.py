@@ -1,0 +1,1 @@
+"""Hub plugin for Spotify: linked accounts and their Spotify Connect devices."""

@@ -1,0 +1,276 @@
+"""The Spotify plugin: hooks, linked accounts and their devices.
+
+Per linked account there is one player device, `spotify.<account>`, acting on whatever
+Spotify Connect device is active, and one device per Connect device Spotify lists,
+`spotify.<account>.<device id>`. State comes from GET /me/player, polled every
+`poll_interval` and again right after each command (Spotify does not promise to apply
+commands in order, so the answer to a command says nothing about the state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hub.plugin import (
+    Device,
+    HubError,
+    InvalidRequest,
+    PluginContext,
+    PluginInfo,
+    RateLimited,
+    RelinkRequired,
+    hookimpl,
+)
+from hub_spotify.actions import (
+    ACTIONS,
+    CONNECT_DEVICE_ACTIONS,
+    PLAYER_ACTIONS,
+    perform,
+    transfer,
+)
+from hub_spotify.cli import COMMANDS
+from hub_spotify.client import SpotifyClient
+from hub_spotify.config import CONFIG_SCHEMA, callback_uri
+from hub_spotify.oauth import PendingLink, PendingLinks
+from hub_spotify.routes import build_routes
+from hub_spotify.state import (
+    MEDIA_ATTRIBUTES,
+    connect_device_id,
+    playback_state,
+    player_id,
+    slug,
+)
+from hub_spotify.tokens import AccountInfo, TokenManager, token_record
+
+RELINK_REASON = "relink_required"
+
+
+class SpotifyPlugin:
+    """Instantiated once per hub by the core; the state of one hub lives on the instance."""
+
+    def __init__(self) -> None:
+        self.ctx: PluginContext = None  # type: ignore[assignment]
+        self.links: PendingLinks = None  # type: ignore[assignment]
+        self.tokens: TokenManager = None  # type: ignore[assignment]
+        self.client: SpotifyClient = None  # type: ignore[assignment]
+        # hub device id -> (account, Spotify device id); the player maps to (account, None)
+        self._targets: dict[str, tuple[str, str | None]] = {}
+
+    # -- hooks --------------------------------------------------------------------------------
+
+    @hookimpl
+    def describe(self) -> PluginInfo:
+        return PluginInfo(
+            description="Spotify accounts and their Spotify Connect devices (Web API).",
+            config_schema=CONFIG_SCHEMA,
+            actions=ACTIONS,
+            # A command may wait out one Retry-After (retry_after_cap, at most 60 s) plus a
+            # bounded backoff; the default 10 s would cut that short with a 504.
+            timeout=75.0,
+        )
+
+    @hookimpl
+    def routes(self, ctx: PluginContext) -> list[Any]:
+        self._setup(ctx)
+        return build_routes(self)
+
+    @hookimpl
+    def commands(self) -> list[Any]:
+        return COMMANDS
+
+    @hookimpl
+    async def startup(self, ctx: PluginContext) -> None:
+        self._setup(ctx)
+        for info in await self.tokens.load():
+            self._add_player(info)
+        ctx.spawn(self._poll_forever(), name="poll")
+
+    @hookimpl
+    async def discover(self, ctx: PluginContext) -> None:
+        await self._refresh_all()
+
+    @hookimpl
+    async def act(self, ctx: PluginContext, device: Device, action: str,
+                  params: dict[str, Any]) -> None:
+        account, spotify_device = self._target(device.id)
+        info = self.tokens.accounts.get(account)
+        if info is None or info.relink_required:
+            raise RelinkRequired(
+                f"Spotify account {account} must be linked again: run `hub spotify link`",
+                account=account)
+        if action == "select_source":
+            await transfer(self.client, account, self._source_device(account, params["source"]))
+        else:
+            await perform(self.client, account, action, params, device_id=spotify_device,
+                          volume=device.attributes.get("volume"))
+        await self._refresh_quietly(account)
+
+    @hookimpl
+    def status(self, ctx: PluginContext) -> dict[str, Any]:
+        now = ctx.clock.time()
+        return {
+            "client": "confidential" if ctx.config.get("client_secret") else "pkce",
+            "redirect_uri": callback_uri(ctx.config, ctx.hub_url),
+            "accounts": [info.status(now) for info in self.tokens.accounts.values()],
+            "pending_links": len(self.links),
+        }
+
+    @hookimpl
+    async def shutdown(self, ctx: PluginContext) -> None:
+        # The core cancels the poller and closes the HTTP session; the pending links (and
+        # their PKCE verifiers) die with the process on purpose.
+        self._targets.clear()
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def _setup(self, ctx: PluginContext) -> None:
+        if self.ctx is ctx:
+            return
+        self.ctx = ctx
+        config = ctx.config
+        self.links = PendingLinks(ctx.clock)
+        self.tokens = TokenManager(
+            vault=ctx.vault, session=ctx.http_session, accounts_url=config["accounts_url"],
+            client_id=config["client_id"], client_secret=config.get("client_secret"),
+            clock=ctx.clock, log=ctx.log, on_relink=self._relink_required)
+        self.client = SpotifyClient(
+            session=ctx.http_session, api_url=config["api_url"], tokens=self.tokens,
+            clock=ctx.clock, retry_after_cap=config["retry_after_cap"], log=ctx.log)
+
+    # -- linking -------------------------------------------------------------------------------
+
+    async def complete_link(self, link: PendingLink, code: str) -> AccountInfo:
+        """Exchange the callback's code, name the account from /v1/me, store the tokens."""
+        answer = await self.tokens.grant({
+            "grant_type": "authorization_code", "code": code,
+            "redirect_uri": link.redirect_uri, "code_verifier": link.verifier})
+        me = await self.client.call("", "GET", "/me", token=answer["access_token"])
+        if not isinstance(me, dict) or not me.get("id"):
+            raise InvalidRequest("Spotify did not say which account this is")
+        account = slug(me["id"])
+        record = token_record(answer, account_id=account, me=me, now=self.ctx.clock.time(),
+                              linked_by=link.principal_id)
+        info = await self.tokens.store_link(record)
+        self._add_player(info)
+        self.ctx.emit_event("account_linked", account=account, name=info.display_name)
+        self.ctx.log.info("Spotify account %s linked", account)
+        await self._refresh_quietly(account)
+        return info
+
+    def _relink_required(self, account: str, reason: str) -> None:
+        for device_id, (owner, _) in self._targets.items():
+            if owner == account:
+                self.ctx.update_device(device_id, available=False, reason=RELINK_REASON)
+        self.ctx.emit_event("relink_required", account=account, message=reason)
+
+    # -- devices -------------------------------------------------------------------------------
+
+    def _add_player(self, info: AccountInfo) -> None:
+        device_id = player_id(info.id)
+        self._targets[device_id] = (info.id, None)
+        if self.ctx.device(device_id) is None:
+            self.ctx.add_device(Device(
+                id=device_id, name=f"Spotify ({info.display_name})", actions=PLAYER_ACTIONS,
+                info={"manufacturer": "Spotify", "model": "Web API player",
+                      "account": info.id, "product": info.product}))
+        if info.relink_required:
+            self.ctx.update_device(device_id, available=False, reason=RELINK_REASON)
+        else:
+            self.ctx.update_device(device_id, available=True, name=f"Spotify ({info.display_name})")
+
+    def _target(self, device_id: str) -> tuple[str, str | None]:
+        target = self._targets.get(device_id)
+        if target is None:
+            raise InvalidRequest(f"{device_id} is not a known Spotify device")
+        return target
+
+    def _source_device(self, account: str, source: str) -> str:
+        """The Spotify device id for a source given as its name, Spotify id or hub id."""
+        wanted = source.casefold()
+        for device_id, (owner, spotify_id) in self._targets.items():
+            if owner != account or spotify_id is None:
+                continue
+            device = self.ctx.device(device_id)
+            names = {device_id.casefold(), spotify_id.casefold()}
+            if device is not None:
+                names.add(device.name.casefold())
+            if wanted in names:
+                return spotify_id
+        raise InvalidRequest(f"no Spotify Connect device called {source!r} on this account",
+                             code="unknown_source")
+
+    async def _refresh_all(self) -> None:
+        for account, info in list(self.tokens.accounts.items()):
+            if not info.relink_required:
+                await self._refresh_quietly(account)
+
+    async def _refresh_quietly(self, account: str) -> None:
+        """Poll one account; a failure is logged, never raised (the command already went)."""
+        try:
+            await self.refresh_account(account)
+        except HubError as err:
+            self.ctx.log.warning("Spotify state of %s not read: %s", account, err.message)
+
+    async def refresh_account(self, account: str) -> None:
+        """Read the account's Connect devices and playback and update its devices."""
+        ctx = self.ctx
+        listed = await self.client.call(account, "GET", "/me/player/devices") or {}
+        playback = await self.client.call(account, "GET", "/me/player",
+                                          params={"additional_types": "episode"})
+        now = ctx.clock.time()
+        state, attrs = playback_state(playback, now)
+        devices = [d for d in listed.get("devices", []) if isinstance(d, dict) and d.get("id")]
+        attrs["source_list"] = [d.get("name") for d in devices]
+        ctx.update_device(player_id(account), state=state, available=True, attributes=attrs)
+        active = (playback or {}).get("device", {}).get("id")
+        seen = set()
+        for listed_device in devices:
+            spotify_id = listed_device["id"]
+            device_id = connect_device_id(account, spotify_id)
+            seen.add(device_id)
+            self._targets[device_id] = (account, spotify_id)
+            if ctx.device(device_id) is None:
+                ctx.add_device(Device(
+                    id=device_id, name=listed_device.get("name") or spotify_id,
+                    actions=CONNECT_DEVICE_ACTIONS,
+                    info={"manufacturer": "Spotify Connect", "model": listed_device.get("type"),
+                          "account": account}))
+            if spotify_id == active:
+                ctx.update_device(device_id, state=state, available=True, attributes=attrs)
+            else:
+                idle = dict.fromkeys(MEDIA_ATTRIBUTES)
+                idle["volume"] = listed_device.get("volume_percent")
+                ctx.update_device(device_id, state="idle", available=True, attributes=idle)
+        for device_id, (owner, spotify_id) in self._targets.items():
+            if owner == account and spotify_id is not None and device_id not in seen:
+                # Gone from Spotify's list (switched off, out of reach): keep it, unavailable.
+                ctx.update_device(device_id, available=False, reason="not_listed_by_spotify")
+
+    async def _poll_forever(self) -> None:
+        """Poll every account at `poll_interval` until the core cancels this task at shutdown.
+        Each round is bounded (the client's retries are); a rate limit stretches the wait."""
+        interval = self.ctx.config["poll_interval"]
+        delay = interval
+        while True:
+            await self.ctx.clock.sleep(delay)
+            delay = interval
+            try:
+                await self._refresh_all_strict()
+            except RateLimited as err:
+                delay = max(interval, float(err.retry_after or interval))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a poll failure must never end polling
+                self.ctx.log.exception("Spotify poll failed")
+
+    async def _refresh_all_strict(self) -> None:
+        for account, info in list(self.tokens.accounts.items()):
+            if info.relink_required:
+                continue
+            try:
+                await self.refresh_account(account)
+            except RateLimited:
+                raise
+            except HubError as err:
+                self.ctx.log.warning("Spotify state of %s not read: %s", account, err.message)
