@@ -10,7 +10,7 @@
 
 Commands are id-tagged with ids strictly increasing per connection. `act` goes through the one
 action pipeline (`hub.pipeline.execute`, source "ws"), so it is governed, audited and fails
-with the same error codes as `POST /actions`. The protocol is documented in docs/websocket.md.
+with the same error codes as `POST /actions`. The protocol is documented in docs/api.md.
 
 Each socket has one reader (this handler) and one writer task. Results and events are queued
 for the writer, never written by the publisher: the event bus only appends to the bounded
