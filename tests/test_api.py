@@ -234,3 +234,17 @@ async def test_method_not_allowed_says_what_is(harness):
     resp = await harness.client.delete(
         "/devices", headers={"Authorization": f"Bearer {harness.owner_token}"})
     assert resp.status == 405 and "GET" in resp.headers["Allow"]
+
+
+async def test_access_log_never_carries_credentials(harness, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    await harness.get("/devices?secret_query=abc123", token=True)
+    await harness.request("POST", "/webhooks/AbCdEfGhIjKlMnOpQrStUvWxYz012345", token=None,
+                          json={})
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert any("GET /devices 200" in line for line in lines), lines
+    assert any("/webhooks/<redacted> 404" in line for line in lines), lines
+    assert not [line for line in lines if "abc123" in line or "AbCdEfGh" in line]
+    assert harness.owner_token not in caplog.text
