@@ -76,3 +76,17 @@ async def test_revocation_from_another_process_reaches_the_running_hub(hub_facto
         await asyncio.sleep(0.1)
         status, _ = await harness.act("demo.player_1", "pause", token=agent)
     assert status == 401
+
+
+async def test_audit_sync_full_commits_from_the_writer_thread(hub_factory):
+    harness = await hub_factory({"hub": {"audit_sync": "full"},
+                                 "plugins": {"demo": {"players": 2}}}, only=["demo"])
+    audit = harness.hub.audit
+    assert not audit._inline and audit._thread is not None
+    results = await asyncio.gather(*(
+        harness.act("demo.player_1", "volume_set", {"volume": i}) for i in range(50)))
+    assert all(status == 200 for status, _ in results)
+    with sqlite3.connect(harness.hub.data_dir / "hub.db") as db:
+        assert db.execute("SELECT count(*) FROM audit").fetchone()[0] == 100
+        assert db.execute("PRAGMA synchronous").fetchone()[0] in (1, 2)  # per connection
+    assert (await audit.verify()).ok
