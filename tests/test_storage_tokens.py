@@ -88,5 +88,4 @@ async def test_audit_sync_full_commits_from_the_writer_thread(hub_factory):
     assert all(status == 200 for status, _ in results)
     with sqlite3.connect(harness.hub.data_dir / "hub.db") as db:
         assert db.execute("SELECT count(*) FROM audit").fetchone()[0] == 100
-        assert db.execute("PRAGMA synchronous").fetchone()[0] in (1, 2)  # per connection
     assert (await audit.verify()).ok
