@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -51,3 +52,39 @@ async def test_run_prints_owner_token_path_and_cli_drives_it(hub_process):
     assert hp.proc.returncode == 0
     assert f"listening on http://127.0.0.1:{port}" in out
     assert f"Owner token: {data / 'owner.token'}" in out
+
+
+async def test_sighup_reloads_policy_and_automations_without_restart(hub_process):
+    import asyncio
+
+    import aiohttp
+
+    hp = hub_process(players=1)
+    await hp.start()
+    headers = {"Authorization": f"Bearer {hp.owner_token}"}
+    config = hp.config.read_text()
+    hp.config.write_text(config + (
+        "automations:\n"
+        "  - id: evening\n"
+        "    triggers: [{trigger: time, at: '21:00'}]\n"
+        "    actions: [{device: demo.player_1, action: pause}]\n"))
+    hp.proc.send_signal(signal.SIGHUP)
+    async with aiohttp.ClientSession(headers=headers) as session:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DEADLINE
+        ids: list[str] = []
+        while not ids and loop.time() < deadline:
+            async with session.get(hp.url + "/automations") as resp:
+                ids = [a["id"] for a in (await resp.json())["automations"]]
+            await asyncio.sleep(0.05)  # polling a real process: bounded by DEADLINE
+        assert ids == ["evening"]
+        # An invalid file is refused and the running configuration is kept.
+        hp.config.write_text(config + "automations: [{id: broken}]\n")
+        hp.proc.send_signal(signal.SIGHUP)
+        async with session.get(hp.url + "/health") as resp:
+            assert resp.status == 200
+        async with session.get(hp.url + "/automations") as resp:
+            assert [a["id"] for a in (await resp.json())["automations"]] == ["evening"]
+    out = hp.stop()
+    assert hp.proc.returncode == 0
+    assert "reload failed, keeping the running configuration" in out
