@@ -18,6 +18,7 @@ import yaml
 
 from hub.errors import ConfigError
 from hub.maturity import Level
+from hub.validation import problems
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -252,15 +253,6 @@ def _dotted(path: Sequence[Any]) -> str:
     return out or "(top level)"
 
 
-def _humanize(err: vol.Invalid) -> str:
-    msg = err.error_message or str(err)
-    if msg == "extra keys not allowed":
-        return "unknown key"
-    if msg == "required key not provided":
-        return "required key missing"
-    return msg
-
-
 def _validate(data: Any, path: Path | None, root: Any) -> dict:
     if data is None:
         data = {}
@@ -271,7 +263,7 @@ def _validate(data: Any, path: Path | None, root: Any) -> dict:
     except vol.MultipleInvalid as errs:
         # Report every problem, one line each, in document order.
         lines = sorted(
-            {(_where(path, root, e.path), _dotted(e.path), _humanize(e)) for e in errs.errors},
+            {(_where(path, root, p), _dotted(p), msg) for p, msg in problems(errs)},
             key=lambda t: (int(t[0].rsplit(":", 1)[-1]) if t[0].rsplit(":", 1)[-1].isdigit()
                            else 0, t[1]),
         )

@@ -28,19 +28,12 @@ from hub.governance import Governance
 from hub.model import Principal
 from hub.plugin_manager import PluginManager
 from hub.registry import DeviceRegistry
+from hub.validation import problems
 
 
 def _invalid_params(err: vol.Invalid, action: str) -> InvalidRequest:
-    errors = err.errors if isinstance(err, vol.MultipleInvalid) else [err]
-    details = []
-    for e in errors:
-        path = ".".join(str(p) for p in e.path) or "params"
-        msg = e.error_message
-        if msg == "extra keys not allowed":
-            msg = "unknown parameter"
-        elif msg == "required key not provided":
-            msg = "required parameter missing"
-        details.append({"path": path, "message": msg})
+    details = [{"path": ".".join(str(p) for p in path) or "params", "message": msg}
+               for path, msg in problems(err, noun="parameter")]
     summary = "; ".join(f"{d['path']}: {d['message']}" for d in details)
     return InvalidRequest(f"invalid parameters for {action}: {summary}", code="invalid_params",
                           errors=details)

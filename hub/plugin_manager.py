@@ -32,6 +32,7 @@ from hub.config import HubConfig
 from hub.errors import HubError, PluginTimeout, UpstreamError
 from hub.model import Device, PluginInfo
 from hub.plugin import PluginContext
+from hub.validation import problems
 
 log = logging.getLogger(__name__)
 
@@ -191,18 +192,8 @@ class PluginManager:
         return plugin
 
     def _config_error(self, name: str, err: vol.Invalid) -> Exception:
-        errors = err.errors if isinstance(err, vol.MultipleInvalid) else [err]
-        lines = []
-        for e in errors:
-            path = ["plugins", name, *e.path]
-            msg = e.error_message
-            if msg == "extra keys not allowed":
-                msg = "unknown key"
-            elif msg == "required key not provided":
-                msg = "required key missing"
-            dotted = ".".join(str(p) for p in path)
-            lines.append(f"{self._config.locate(path)}: {dotted}: {msg}")
-        return ValueError("; ".join(lines))
+        return ValueError("; ".join(str(self._config.error(["plugins", name, *path], msg))
+                                    for path, msg in problems(err)))
 
     def _unregister(self, plugin: LoadedPlugin) -> None:
         with contextlib.suppress(Exception):
