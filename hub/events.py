@@ -28,12 +28,6 @@ from typing import Any
 
 _LOGGER = logging.getLogger(__name__)
 
-EVENT_TYPES = frozenset(
-    {"state_changed", "device_added", "device_removed", "action", "plugin_status",
-     "plugin_event", "automation"}
-)
-
-
 @dataclass
 class Event:
     type: str

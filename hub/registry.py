@@ -91,9 +91,6 @@ class DeviceRegistry:
                           {"device_id": device_id, "old_state": old, "new_state": new})
         return True
 
-    def mark_plugin_unavailable(self, plugin: str, reason: str) -> None:
-        for device in self.by_plugin(plugin):
-            self.update(plugin, device.id, available=False, reason=reason)
 
 
 def _differs(old: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -18,7 +18,7 @@ from aiohttp import web, web_log
 
 from hub import errors
 from hub.errors import HubError, InvalidRequest, NotFound
-from hub.plugin import PRINCIPAL_KEY
+from hub.plugin import PRINCIPAL_KEY, public_route
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -46,11 +46,6 @@ class AccessLogger(web_log.AbstractAccessLogger):
             path = "/webhooks/<redacted>"
         self.logger.info("%s %s %s %s %.1fms", request.remote, request.method, path,
                          response.status, time * 1000)
-
-
-def public(handler):
-    handler.__hub_public__ = True
-    return handler
 
 
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
@@ -121,7 +116,7 @@ def _principal(request: web.Request):
 # -- handlers ------------------------------------------------------------------------------------
 
 
-@public
+@public_route
 async def health(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     return json_response({"status": "ok", "version": hub.version})

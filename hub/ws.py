@@ -34,6 +34,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from hub import __version__
 from hub.errors import HubError, InvalidRequest, NotFound, Unauthenticated
 from hub.events import Event, Subscription
+from hub.plugin import public_route
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -64,8 +65,7 @@ def register(app: web.Application, hub: Any) -> None:
 
     # No bearer token on the upgrade request (browsers cannot send one): the handshake's
     # auth message authenticates instead.
-    websocket.__hub_public__ = True  # type: ignore[attr-defined]
-    app.router.add_get("/ws", websocket)
+    app.router.add_get("/ws", public_route(websocket))
     app.on_shutdown.append(api.on_shutdown)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.errors import ConfigError, InvalidRequest, NotFound, PayloadTooLarge
-from hub.plugin import PRINCIPAL_KEY
+from hub.plugin import PRINCIPAL_KEY, public_route
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 
@@ -26,8 +26,6 @@ def register_routes(app: web.Application, hub: Any) -> None:
         payload = await _payload(request)
         started = [t.automation.id for t in triggers if t.fire(payload)]
         return web.json_response({"triggered": started})
-
-    webhook.__hub_public__ = True  # type: ignore[attr-defined]
 
     async def reload(request: web.Request) -> web.Response:
         principal = request[PRINCIPAL_KEY]
@@ -48,7 +46,7 @@ def register_routes(app: web.Application, hub: Any) -> None:
         return web.json_response(
             {"automations": hub.automations.status() if hub.automations else []})
 
-    app.router.add_post("/webhooks/{webhook_id}", webhook)
+    app.router.add_post("/webhooks/{webhook_id}", public_route(webhook))
     app.router.add_post("/automations/reload", reload)
     app.router.add_get("/automations", list_automations)
 
