@@ -184,17 +184,16 @@ def cmd_act(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_storage(args: argparse.Namespace, fn) -> Any:
-    from hub.lock import DataDirLock
+async def _with_storage(data_dir: Path, fn) -> Any:
+    """Open the hub's database in `data_dir` and run `await fn(storage)`."""
     from hub.storage import Storage
 
-    data_dir = _data_dir(args)
     if not (data_dir / "hub.db").exists():
         raise CliError(f"no hub database in {data_dir} (start the hub once, or pass --data-dir)")
     storage = Storage(data_dir)
     await storage.open()
     try:
-        return await fn(storage, data_dir, DataDirLock)
+        return await fn(storage)
     finally:
         await storage.close()
 
@@ -209,7 +208,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         # A hub is running: it owns the audit chain, so ask it (it gates and audits).
         return asyncio.run(_token_via_api(args))
     try:
-        return asyncio.run(_with_storage(args, lambda storage, *_: _token_direct(args, storage)))
+        return asyncio.run(_with_storage(data_dir, lambda storage: _token_direct(args, storage)))
     finally:
         lock.__exit__()
 
@@ -285,7 +284,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from hub.audit import AuditLog
     from hub.clock import SystemClock
 
-    async def go(storage, data_dir, _lock):
+    async def go(storage):
         audit = AuditLog(storage, SystemClock())
         if args.audit_cmd == "verify":
             result = await audit.verify()
@@ -310,17 +309,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
                   f"{r['action'] or '-':<14} {r['device'] or '-':<28} {what:<8} {extra}")
         return 0
 
-    return asyncio.run(_with_storage(args, go))
+    return asyncio.run(_with_storage(_data_dir(args), go))
 
 
 def cmd_vault(args: argparse.Namespace) -> int:
+    from hub.lock import DataDirLock
     from hub.vault import rotate
 
-    async def go(storage, data_dir, lock_cls):
-        with lock_cls(data_dir, "vault rotate"):
-            print(await rotate(storage, data_dir, os.environ))
-
-    asyncio.run(_with_storage(args, go))
+    data_dir = _data_dir(args)
+    with DataDirLock(data_dir, "vault rotate"):
+        print(asyncio.run(_with_storage(
+            data_dir, lambda storage: rotate(storage, data_dir, os.environ))))
     return 0
 
 
