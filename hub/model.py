@@ -71,6 +71,9 @@ class Device:
     available: bool = True
     unavailable_reason: str | None = None
     updated_at: float = 0.0
+    # The last snapshot, shared by events, answers and reads until the registry changes the
+    # device (which it alone does): one build per change instead of one per use. Read-only.
+    _snapshot: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def plugin(self) -> str:
@@ -81,6 +84,9 @@ class Device:
         return self.state if self.available else "unavailable"
 
     def snapshot(self) -> dict[str, Any]:
+        """The device as clients see it. Shared: treat the dict as read-only."""
+        if self._snapshot is not None:
+            return self._snapshot
         data = {
             "id": self.id,
             "name": self.name,
@@ -94,6 +100,7 @@ class Device:
         }
         if not self.available and self.unavailable_reason:
             data["unavailable_reason"] = self.unavailable_reason
+        self._snapshot = data
         return data
 
 

@@ -35,6 +35,7 @@ class DeviceRegistry:
             raise ValueError(f"device id {device.id!r} must start with '{plugin}.'")
         device.actions = frozenset(device.actions)
         device.updated_at = device.updated_at or self._clock.time()
+        device._snapshot = None
         existing = self._devices.get(device.id)
         self._devices[device.id] = device
         if existing is None:
@@ -82,11 +83,13 @@ class DeviceRegistry:
                 device.attributes.pop(key, None)
             else:
                 device.attributes[key] = value
+        device._snapshot = None
         new = device.snapshot()
         if not _differs(old, new):
+            device._snapshot = old  # nothing changed: keep serving the same snapshot
             return False
         device.updated_at = self._clock.time()
-        new["updated_at"] = device.updated_at
+        new["updated_at"] = device.updated_at  # before anyone else has seen `new`
         self._bus.publish("state_changed",
                           {"device_id": device_id, "old_state": old, "new_state": new})
         return True
