@@ -39,7 +39,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+from aiohttp.test_utils import unused_port
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -115,12 +115,6 @@ def serve_bare(port: int) -> None:
 
 
 # -- processes -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def hub_command() -> list[str]:
@@ -518,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="hub-bench-"))
     data_dir = tmp / "data"
-    hub_port, bare_port = free_port(), free_port()
+    hub_port, bare_port = unused_port(), unused_port()
     config = tmp / "config.yaml"
     config.write_text(
         "hub:\n"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,19 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, unused_port
 from hub_sonos.testing import free_loopback_block
 
 from hub.app import Hub
 from hub.config import load_config_data
 
 READY_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_emulator(speakers: int, host: str,
@@ -81,7 +74,7 @@ async def run(speakers: int, rounds: int, latency: float,
         with tempfile.TemporaryDirectory() as tmp:
             config = load_config_data(
                 {"plugins": {"sonos": {"discovery": False, "hosts": [hosts[0]],
-                                       "event_listener_port": free_port(),
+                                       "event_listener_port": unused_port(),
                                        "listen_addr": "127.0.0.1", "events": events}}},
                 base_dir=Path(tmp), data_dir_default=Path(tmp) / "data")
             hub = Hub(config, only_plugins=["sonos"], env={})

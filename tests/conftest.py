@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,14 +12,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import unused_port
 
 DEADLINE = 30.0  # seconds, for every bounded wait on a hub process
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -76,7 +70,7 @@ def hub_process(tmp_path):
     def make(players: int = 2) -> HubProcess:
         data = tmp_path / "data"
         config = tmp_path / "hub.yaml"
-        port = free_port()
+        port = unused_port()
         config.write_text(f"hub:\n  data_dir: {data}\n  port: {port}\nplugins:\n  demo:\n"
                           f"    players: {players}\n")
         made.append(HubProcess(config, data, port))

@@ -3,7 +3,8 @@ vanish become unavailable and come back when seen again."""
 
 from __future__ import annotations
 
-from hub_sonos.testing.helpers import dev, free_port, wait_device
+from aiohttp.test_utils import unused_port
+from hub_sonos.testing.helpers import dev, wait_device
 
 from hub.testing import ManualClock
 
@@ -20,7 +21,7 @@ async def test_one_static_host_reveals_the_household(household, sonos_hub):
 
 
 async def test_static_hosts_with_ports(household_factory, sonos_hub):
-    household = household_factory(3, ports=True, port=free_port())
+    household = household_factory(3, ports=True, port=unused_port())
     harness = await sonos_hub(household, hosts=[f"{household.speakers[0].ip}:"
                                                 f"{household.speakers[0].port}"])
     assert await device_ids(harness) == {dev(s) for s in household.speakers}

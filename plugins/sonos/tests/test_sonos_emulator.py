@@ -9,9 +9,10 @@ import sys
 import pytest
 import requests
 import soco
+from aiohttp.test_utils import unused_port
 from hub_sonos.testing import Household
 from hub_sonos.testing.emulator import main as emulator_main
-from hub_sonos.testing.helpers import free_port, wait_for
+from hub_sonos.testing.helpers import wait_for
 from soco import events_asyncio
 from soco.exceptions import SoCoUPnPException
 
@@ -100,7 +101,7 @@ def test_upnp_fault_and_offline_speaker(household):
 
 
 def test_one_address_several_ports(household_factory):
-    household = household_factory(2, ports=True, port=free_port())
+    household = household_factory(2, ports=True, port=unused_port())
     first, second = household.speakers
     assert first.ip == second.ip and second.port == first.port + 1
     device = soco.SoCo(first.ip, first.port)
@@ -121,7 +122,7 @@ async def test_subscribe_notify_renew_unsubscribe():
     saved = soco.config.EVENTS_MODULE
     soco.config.EVENTS_MODULE = events_asyncio
     events_asyncio.event_listener = events_asyncio.EventListener()
-    events_asyncio.event_listener.requested_port_number = free_port()
+    events_asyncio.event_listener.requested_port_number = unused_port()
     try:
         async with asyncio.timeout(20):  # every step below is bounded
             await _subscribe_round_trip(household)

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 from typing import Any
+
+from aiohttp.test_utils import unused_port
 
 from hub_sonos.testing.emulator import EmulatedSpeaker, Household
 
 EVENT_WAIT = 5.0  # seconds a test waits at most for a real NOTIFY or thread to act
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def dev(speaker: EmulatedSpeaker) -> str:
@@ -28,7 +23,7 @@ def sonos_config(household: Household | None, **overrides: Any) -> dict[str, Any
     config: dict[str, Any] = {
         "discovery": False,
         "hosts": [household.speakers[0].host] if household else [],
-        "event_listener_port": free_port(),
+        "event_listener_port": unused_port(),
         "listen_addr": "127.0.0.1",
         "event_timeout": 5,
         "poll_interval": 10,
