@@ -51,6 +51,7 @@ from hub.errors import (
 )
 from hub.maturity import Level, Maturity
 from hub.model import ActionSpec, Device, PluginInfo, Principal
+from hub.tasks import OwnedTasks
 from hub.vocabulary import ENQUEUE_MODES, REPEAT_MODES, STANDARD_ACTIONS, standard_actions
 
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ class PluginContext:
         self._executor: Any = None
         self._session_factory = session_factory
         self._session: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task] = set()
+        self.tasks = OwnedTasks(self.log, "background task")
         self.state: dict[str, Any] = {}  # free space for module-style plugins
 
     @property
@@ -213,18 +214,7 @@ class PluginContext:
 
     def spawn(self, coro: Awaitable[Any], *, name: str | None = None) -> asyncio.Task:
         """Run a background coroutine owned by the plugin; cancelled at shutdown, errors logged."""
-        task = asyncio.ensure_future(coro)
-        if name:
-            task.set_name(f"{self.name}:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self.log.error("background task %s failed", task.get_name(),
-                           exc_info=task.exception())
+        return self.tasks.spawn(coro, f"{self.name}:{name}" if name else None)
 
     # -- devices -----------------------------------------------------------------------------
 

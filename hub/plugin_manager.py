@@ -361,12 +361,8 @@ class PluginManager:
     async def _release(self, plugin: LoadedPlugin) -> None:
         if plugin.discovery_task is not None:
             plugin.discovery_task.cancel()
-        ctx = plugin.ctx
-        if ctx is not None:
-            tasks = list(ctx._tasks)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        if plugin.ctx is not None:
+            await plugin.ctx.tasks.cancel_all()
         if plugin.session is not None and not plugin.session.closed:
             await plugin.session.close()
         if plugin.executor is not None:

@@ -232,3 +232,35 @@ def test_plugins_import_only_the_public_plugin_api():
                 if (name == "hub" or name.startswith("hub.")) and name not in allowed:
                     offenders.append(f"{path.relative_to(root)}:{node.lineno} imports {name}")
     assert not offenders, "\n".join(offenders)
+
+
+class Spawner:
+    """Starts a task that fails and one that would run forever."""
+
+    def __init__(self) -> None:
+        self.forever: asyncio.Task | None = None
+
+    @hookimpl
+    def describe(self):
+        return PluginInfo()
+
+    @hookimpl
+    async def startup(self, ctx):
+        async def boom():
+            raise RuntimeError("poller crashed")
+
+        ctx.spawn(boom(), name="poller")
+        self.forever = ctx.spawn(asyncio.Event().wait(), name="listener")
+
+
+async def test_spawned_tasks_are_logged_when_they_fail_and_cancelled_at_shutdown(
+        hub_factory, caplog):
+    plugin = Spawner()
+    harness = await hub_factory({"plugins": {"spawner": {}}}, only=[],
+                                extra_plugins={"spawner": plugin})
+    await asyncio.sleep(0)  # let the failing task run and report
+    assert "background task spawner:poller failed" in caplog.text
+    assert "poller crashed" in caplog.text
+    assert not plugin.forever.done()
+    await harness.client.close()  # stops the hub: shutdown releases the plugin
+    assert plugin.forever.cancelled()

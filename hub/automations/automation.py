@@ -26,6 +26,7 @@ from hub.automations.triggers import Trigger, WebhookTrigger, build_trigger
 from hub.errors import Forbidden, HubError
 from hub.maturity import Maturity
 from hub.model import Principal
+from hub.tasks import OwnedTasks
 
 if TYPE_CHECKING:
     from hub.automations.engine import AutomationEngine
@@ -54,7 +55,7 @@ class Automation:
         self.conditions = [build_condition(c, self.hub, tz) for c in config["conditions"]]
         self._runs: set[asyncio.Task] = set()
         self._queue: deque[tuple[dict[str, Any], Any]] = deque()
-        self._tasks: set[asyncio.Task] = set()  # trigger timers
+        self._timers = OwnedTasks(_LOGGER, "automation trigger")
         self._active = False
         # what status() reports
         self.runs = 0
@@ -84,22 +85,14 @@ class Automation:
     async def stop(self) -> None:
         self._active = False
         self._queue.clear()
-        tasks = [*self._tasks, *self._runs]
-        for task in tasks:
+        runs = list(self._runs)
+        for task in runs:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(self._timers.cancel_all(), *runs, return_exceptions=True)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
         """A timer task of a trigger, cancelled when the automation stops."""
-        task = asyncio.get_running_loop().create_task(coro, name=f"automation:{self.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _LOGGER.error("trigger of automation %s failed", self.id, exc_info=task.exception())
+        return self._timers.spawn(coro, f"automation:{self.id}")
 
     # -- triggering ---------------------------------------------------------------------------
 
