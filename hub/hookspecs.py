@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from aiohttp import web
 
-    from hub.plugin import Command, Device, PluginContext, PluginInfo
+    from hub.plugin import BrowseResult, Command, Device, MediaItem, PluginContext, PluginInfo
 
 hookspec = pluggy.HookspecMarker("hub")
 
@@ -60,6 +60,37 @@ def act(ctx: PluginContext, device: Device, action: str, params: dict[str, Any])
     JSON-serialisable result. Raise a `hub.plugin` error (DeviceUnavailable, UpstreamError,
     RateLimited, ...) to give the client a precise answer; any other exception becomes a 502
     naming the plugin and the device, and exceeding the timeout a 504."""
+
+
+@hookspec(firstresult=True)
+def affected_devices(ctx: PluginContext, device: Device, action: str,
+                     params: dict[str, Any]) -> Iterable[str] | None:
+    """The ids of every device that `action` with `params` on `device` would change: its blast
+    radius, which the governance gate checks device by device and the audit record lists.
+
+    Include `device` itself, the members of its group when the action drives the whole group,
+    `join` targets and leaders, every device an "all" action touches. Answer from the plugin's
+    own state, synchronously, with no I/O. Not implemented (or None): the core derives it from
+    the standard vocabulary (`group_members`, `join`'s `leader` / `group_members`)."""
+
+
+@hookspec(firstresult=True)
+def browse_media(ctx: PluginContext, device: Device, item_id: str | None,
+                 cursor: str | None) -> BrowseResult:
+    """One level of the media library as `device` sees it: the root (`item_id` None: a folder
+    whose children are what the plugin offers: playlists, favorites, the music library...) or
+    the children of an item that `can_expand`, one page at a time (`cursor` as returned in the
+    previous page). Raise NotFound for an unknown item. Optional; a read, gated and timed out
+    like any hook."""
+
+
+@hookspec(firstresult=True)
+def search_media(ctx: PluginContext, query: str, types: frozenset[str] | None, limit: int,
+                 device: Device | None) -> list[MediaItem]:
+    """Search the plugin's media for `query` (at most `limit` items, of `types` when given,
+    a subset of `hub.plugin.MEDIA_TYPES`), best matches first, as `device` would play them
+    (None: any of the plugin's devices). Optional; the core searches every capable plugin
+    concurrently, each under its own timeout."""
 
 
 @hookspec(firstresult=True)

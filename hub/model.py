@@ -104,6 +104,55 @@ class Device:
         return data
 
 
+MEDIA_TYPES = ("track", "album", "artist", "playlist", "radio", "podcast", "episode",
+               "favorite", "folder")
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """One entry of a plugin's media library (`browse_media` / `search_media`).
+
+    `id` is opaque to clients and accepted unchanged as `media_id` by the same plugin's
+    `play_media` (when `can_play`) and as `item_id` by its `browse_media` (when `can_expand`).
+    `type` is one of MEDIA_TYPES; `subtitle` names the artist, owner or show; `duration` is in
+    seconds; `thumbnail` is an absolute http(s) URL. `plugin` is filled in by the core.
+    """
+
+    id: str
+    title: str
+    type: str
+    subtitle: str | None = None
+    duration: float | None = None
+    thumbnail: str | None = None
+    can_play: bool = False
+    can_expand: bool = False
+    plugin: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "type": self.type,
+            "subtitle": self.subtitle,
+            "duration": self.duration,
+            "thumbnail": self.thumbnail,
+            "can_play": self.can_play,
+            "can_expand": self.can_expand,
+            "plugin": self.plugin,
+        }
+
+
+@dataclass(frozen=True)
+class BrowseResult:
+    """What `browse_media` returns: the item browsed (for the root, a folder naming what the
+    plugin offers), one page of its children, and the opaque cursor of the next page (None on
+    the last page)."""
+
+    item: MediaItem
+    children: list[MediaItem] = field(default_factory=list)
+    cursor: str | None = None
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is asking: the owner, an agent or an automation."""

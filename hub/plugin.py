@@ -50,7 +50,15 @@ from hub.errors import (
     UpstreamError,
 )
 from hub.maturity import Level, Maturity
-from hub.model import ActionSpec, Device, PluginInfo, Principal
+from hub.model import (
+    MEDIA_TYPES,
+    ActionSpec,
+    BrowseResult,
+    Device,
+    MediaItem,
+    PluginInfo,
+    Principal,
+)
 from hub.tasks import OwnedTasks
 from hub.vocabulary import ENQUEUE_MODES, REPEAT_MODES, STANDARD_ACTIONS, standard_actions
 
@@ -59,10 +67,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENQUEUE_MODES",
+    "MEDIA_TYPES",
     "PRINCIPAL_KEY",
     "REPEAT_MODES",
     "STANDARD_ACTIONS",
     "ActionSpec",
+    "BrowseResult",
     "CliContext",
     "Clock",
     "Command",
@@ -74,6 +84,7 @@ __all__ = [
     "InvalidRequest",
     "Level",
     "Maturity",
+    "MediaItem",
     "NotFound",
     "PluginContext",
     "PluginInfo",
