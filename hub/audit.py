@@ -31,9 +31,17 @@ REDACTED = "***"
 _SECRET_NAME = re.compile(r"(token|secret|password|passwd|api[_-]?key|credential|auth|cookie)",
                           re.IGNORECASE)
 
-FIELDS = ("ts", "correlation_id", "record", "principal", "principal_kind", "maturity", "source",
-          "device", "action", "params", "decision", "reason", "required", "outcome", "error",
-          "duration_ms")
+# The columns of the first schema, hashed as they are.
+BASE_FIELDS = ("ts", "correlation_id", "record", "principal", "principal_kind", "maturity",
+               "source", "device", "action", "params", "decision", "reason", "required",
+               "outcome", "error", "duration_ms")
+# Columns added since (append only). A record's hash covers them only up to its last non-null
+# one, so every record written before a column existed still verifies unchanged.
+# `context`: JSON object saying where a request came from beyond its principal (an
+# automation's run and step, a client), set by the caller of the pipeline.
+EXTENSION_FIELDS = ("context",)
+JSON_FIELDS = ("params", "context")
+FIELDS = BASE_FIELDS + EXTENSION_FIELDS
 _INSERT = (f"INSERT INTO audit (seq, {', '.join(FIELDS)}, prev_hash, hash) "
            f"VALUES ({', '.join('?' * (len(FIELDS) + 3))})")
 
@@ -52,7 +60,11 @@ def redact(params: Any, secret_names: frozenset[str] = frozenset()) -> Any:
 
 
 def record_hash(seq: int, values: tuple, prev_hash: str) -> str:
-    return hashlib.sha256(orjson.dumps([seq, *values, prev_hash], default=str)).hexdigest()
+    """The chain hash of one record; `values` in FIELDS order."""
+    end = len(values)
+    while end > len(BASE_FIELDS) and values[end - 1] is None:
+        end -= 1
+    return hashlib.sha256(orjson.dumps([seq, *values[:end], prev_hash], default=str)).hexdigest()
 
 
 @dataclass
@@ -139,8 +151,9 @@ class AuditLog:
     def write_nowait(self, **record: Any) -> asyncio.Future:
         """Queue a record; the future resolves to its seq once committed."""
         fut = asyncio.get_running_loop().create_future()
-        if record.get("params") is not None and not isinstance(record["params"], str):
-            record["params"] = orjson.dumps(record["params"], default=str,
+        for name in JSON_FIELDS:
+            if record.get(name) is not None and not isinstance(record[name], str):
+                record[name] = orjson.dumps(record[name], default=str,
                                             option=orjson.OPT_SORT_KEYS).decode()
         record.setdefault("ts", self._clock.time())
         values = tuple(record.get(name) for name in FIELDS)
@@ -268,9 +281,10 @@ class AuditLog:
 
 def _as_dict(row: Any) -> dict[str, Any]:
     data = {k: row[k] for k in row.keys() if k not in ("prev_hash",)}
-    if data.get("params"):
-        try:
-            data["params"] = json.loads(data["params"])
-        except ValueError:
-            pass
+    for name in JSON_FIELDS:
+        if data.get(name):
+            try:
+                data[name] = json.loads(data[name])
+            except ValueError:
+                pass
     return data

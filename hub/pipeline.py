@@ -57,7 +57,11 @@ class Pipeline:
         *,
         dry_run: bool = False,
         source: str = "rest",
+        context: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Run one request through the pipeline. `context` (JSON-serialisable) is recorded
+        with the audit records: where the request came from beyond its principal, such as an
+        automation's run id and step."""
         started = time.perf_counter()
         record: dict[str, Any] = {
             "correlation_id": os.urandom(16).hex(),
@@ -67,6 +71,7 @@ class Pipeline:
             "source": source,
             "device": str(device_id)[:256] if device_id is not None else None,
             "action": str(action)[:128] if action is not None else None,
+            "context": context,
         }
 
         # Resolve the device and validate the action and its parameters.

@@ -60,6 +60,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_correlation ON audit (correlation_id);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: where a request came from beyond its principal (hub.audit.EXTENSION_FIELDS)
+    """
+    ALTER TABLE audit ADD COLUMN context TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

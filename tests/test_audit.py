@@ -141,3 +141,24 @@ async def test_cli_verify_and_tail(hub_factory, capsys):
     assert await asyncio.to_thread(hub_cli, ["audit", "verify", "--data-dir", data]) == 1
     out = capsys.readouterr().out
     assert "TAMPERED: record 2" in out and "FAILED" in out
+
+
+async def test_context_is_recorded_hashed_and_older_records_still_verify(hub_factory):
+    harness = await _filled(hub_factory)  # records written without a context
+    result = await harness.hub.pipeline.execute(
+        await _owner(harness), "demo.player_1", "pause",
+        context={"automation": "evening", "run": "r1", "step": "action/0"})
+    records = await harness.hub.audit.query(correlation_id=result["correlation_id"])
+    assert [r["context"] for r in records] == [
+        {"automation": "evening", "run": "r1", "step": "action/0"}] * 2
+    assert (await harness.hub.audit.verify()).ok
+    with _db(harness) as db:
+        db.execute("UPDATE audit SET context = '{\"automation\": \"other\"}' "
+                   "WHERE correlation_id = ?", (result["correlation_id"],))
+    result = await harness.hub.audit.verify()
+    assert not result.ok
+    assert any("edited" in p for p in result.problems)
+
+
+async def _owner(harness):
+    return harness.hub.tokens.authenticate(harness.owner_token)
