@@ -66,7 +66,9 @@ class Hub:
             hub_url=lambda: self.hub_url, only=only_plugins, extra_plugins=extra_plugins,
             strict=strict_plugins)
         self.pipeline = Pipeline(registry=self.registry, plugins=self.plugins,
-                                 governance=self.governance, audit=self.audit, bus=self.bus)
+                                 governance=self.governance, audit=self.audit, bus=self.bus,
+                                 clock=self.clock)
+        self.pipeline.refusals.configure(**config.audit.get("refusals", {}))
         self.automations = _automation_engine(self)
         self.owner_token: str | None = None
         self.owner_token_path = self.data_dir / "owner.token"
@@ -123,6 +125,8 @@ class Hub:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
+        with contextlib.suppress(Exception):
+            await self.pipeline.close()
         await self.audit.stop()
         await self.storage.close()
 
@@ -181,6 +185,9 @@ class Hub:
 
     async def authenticate(self, request: web.Request) -> Principal:
         return self.tokens.authenticate_header(request.headers.get("Authorization"))
+
+    def admin(self, principal: Principal, what: str, **kwargs: Any) -> Any:
+        return self.pipeline.admin(principal, what, **kwargs)
 
     def plugin_status_changed(self, plugin: LoadedPlugin) -> None:
         self.bus.publish("plugin_status", {"plugin": plugin.name, "status": plugin.status})

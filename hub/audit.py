@@ -39,8 +39,15 @@ BASE_FIELDS = ("ts", "correlation_id", "record", "principal", "principal_kind", 
 # one, so every record written before a column existed still verifies unchanged.
 # `context`: JSON object saying where a request came from beyond its principal (an
 # automation's run and step, a client), set by the caller of the pipeline.
-EXTENSION_FIELDS = ("context",)
-JSON_FIELDS = ("params", "context")
+# `affected`: JSON list of every device an action changes (its blast radius), set when that
+# is more than `device` itself.
+EXTENSION_FIELDS = ("context", "affected")
+JSON_FIELDS = ("params", "context", "affected")
+TEXT_LIMITS = {"reason": 1000, "error": 1000, "device": 256, "action": 128, "principal": 256}
+# Parameters kept in a record, as encoded JSON. Bigger ones are replaced by their size, their
+# SHA-256 and the start of their text, so a client cannot fill the disk through the log.
+MAX_PARAMS_BYTES = 4096
+PARAMS_HEAD_CHARS = 256
 FIELDS = BASE_FIELDS + EXTENSION_FIELDS
 _INSERT = (f"INSERT INTO audit (seq, {', '.join(FIELDS)}, prev_hash, hash) "
            f"VALUES ({', '.join('?' * (len(FIELDS) + 3))})")
@@ -59,12 +66,63 @@ def redact(params: Any, secret_names: frozenset[str] = frozenset()) -> Any:
     return params
 
 
-def record_hash(seq: int, values: tuple, prev_hash: str) -> str:
-    """The chain hash of one record; `values` in FIELDS order."""
+def record_body(values: tuple) -> bytes:
+    """The canonical JSON of a record's values (FIELDS order, extension columns up to the
+    last non-null one), encoded once per record, before it joins a batch."""
     end = len(values)
     while end > len(BASE_FIELDS) and values[end - 1] is None:
         end -= 1
-    return hashlib.sha256(orjson.dumps([seq, *values[:end], prev_hash], default=str)).hexdigest()
+    return orjson.dumps(values[:end])
+
+
+def chain_hash(seq: int, body: bytes, prev_hash: str) -> str:
+    """SHA-256 of the JSON array [seq, *values, prev_hash]: `body` is the values' array, so
+    this is byte for byte what encoding the whole array would give."""
+    return hashlib.sha256(b"[%d,%s,\"%s\"]" % (seq, body[1:-1], prev_hash.encode())).hexdigest()
+
+
+def record_hash(seq: int, values: tuple, prev_hash: str) -> str:
+    """The chain hash of one record; `values` in FIELDS order."""
+    return chain_hash(seq, record_body(values), prev_hash)
+
+
+def _encode_json(value: Any, cap: int | None) -> str:
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except (orjson.JSONEncodeError, TypeError) as err:
+        # Cannot be stored faithfully (not UTF-8, too deep, not JSON): say so instead.
+        return orjson.dumps({"_unrecordable": str(err)[:200]}).decode()
+    if cap is not None and len(text) > cap:
+        return orjson.dumps({"_truncated": {
+            "bytes": len(text), "sha256": hashlib.sha256(text).hexdigest(),
+            "head": text[:PARAMS_HEAD_CHARS].decode("utf-8", "ignore")}}).decode()
+    return text.decode()
+
+
+def _text(value: Any, limit: int | None) -> Any:
+    if value is None or isinstance(value, int | float):
+        return value
+    if not isinstance(value, str):
+        value = str(value)
+    if limit is not None and len(value) > limit:
+        value = value[:limit]
+    if not value.isascii():
+        # A lone surrogate would fail the record's encoding: keep it visible as an escape.
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def encode_record(record: dict[str, Any]) -> tuple[tuple, bytes]:
+    """(values in FIELDS order, canonical body) for one record. Never raises for what a
+    record holds: over-long text is cut, text that is not UTF-8 is escaped, parameters that
+    are too big or cannot be encoded are replaced by a summary. So one record can never fail
+    the batch it joins."""
+    for name in JSON_FIELDS:
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            record[name] = _encode_json(value, MAX_PARAMS_BYTES if name == "params" else None)
+    values = tuple(_text(record.get(name), TEXT_LIMITS.get(name)) for name in FIELDS)
+    return values, record_body(values)
 
 
 @dataclass
@@ -92,7 +150,7 @@ class AuditLog:
     def __init__(self, storage: Storage, clock: Clock) -> None:
         self._storage = storage
         self._clock = clock
-        self._queue: asyncio.Queue[tuple[tuple, asyncio.Future]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[tuple, bytes, asyncio.Future]] = asyncio.Queue()
         self._seq = 0  # owned by the writer thread once started
         self._hash = GENESIS
         self._task: asyncio.Task | None = None
@@ -151,27 +209,23 @@ class AuditLog:
     def write_nowait(self, **record: Any) -> asyncio.Future:
         """Queue a record; the future resolves to its seq once committed."""
         fut = asyncio.get_running_loop().create_future()
-        for name in JSON_FIELDS:
-            if record.get(name) is not None and not isinstance(record[name], str):
-                record[name] = orjson.dumps(record[name], default=str,
-                                            option=orjson.OPT_SORT_KEYS).decode()
         record.setdefault("ts", self._clock.time())
-        values = tuple(record.get(name) for name in FIELDS)
-        self._queue.put_nowait((values, fut))
+        values, body = encode_record(record)  # here, so a bad record fails nobody else
+        self._queue.put_nowait((values, body, fut))
         return fut
 
     async def write(self, **record: Any) -> int:
         """Append a record and wait until it is committed."""
         return await self.write_nowait(**record)
 
-    def _write_batch(self, batch: list[tuple]) -> int:
+    def _write_batch(self, batch: list[tuple[tuple, bytes]]) -> int:
         """Chain, insert and commit a batch; returns its first seq."""
         seq, prev = self._seq, self._hash
         first = seq + 1
         rows = []
-        for values in batch:
+        for values, body in batch:
             seq += 1
-            digest = record_hash(seq, values, prev)
+            digest = chain_hash(seq, body, prev)
             rows.append((seq, *values, prev, digest))
             prev = digest
         conn = self._conn
@@ -194,20 +248,20 @@ class AuditLog:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
-            rows = [values for values, _ in batch]
+            rows = [(values, body) for values, body, _ in batch]
             try:
                 if self._inline:
                     first = self._write_batch(rows)
                 else:
                     first = await loop.run_in_executor(self._thread, self._write_batch, rows)
             except Exception as err:
-                for _, fut in batch:
+                for *_, fut in batch:
                     if not fut.done():
                         fut.set_exception(err)
             else:
                 self.batches += 1
                 self.records += len(batch)
-                for offset, (_, fut) in enumerate(batch):
+                for offset, (*_, fut) in enumerate(batch):
                     if not fut.done():
                         fut.set_result(first + offset)
             for _ in batch:

@@ -128,14 +128,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from hub.app import Hub
+    from hub.runner import report_plugin_failures
 
     cfg = _load(args, required=True)
     hub = Hub(cfg)
     hub.load_plugins()  # validates each plugin's section with its own schema
-    problems = [p for p in hub.plugins.plugins.values() if p.status == "failed"]
-    for plugin in problems:
-        print(f"plugin {plugin.name}: {plugin.error}", file=sys.stderr)
-    if problems:
+    if report_plugin_failures(hub):
         return 1
     active = [p.name for p in hub.plugins.active()]
     print(f"{cfg.path}: valid ({len(active)} active plugins: {', '.join(active) or 'none'}; "
@@ -149,13 +147,15 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(body)
         return 0
+    from hub.boundary import printable
+
     for p in body["plugins"]:
         line = f"{p['name']:<12} {p['version']:<10} {p['status']:<15} devices={p.get('devices', 0)}"
         if p.get("hooks"):
             line += f"  hooks={','.join(p['hooks'])}"
         if p.get("error"):
             line += f"  ({p['error']})"
-        print(line)
+        print(printable(line))
     return 0
 
 
@@ -164,10 +164,14 @@ def cmd_devices(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(body)
         return 0
+    from hub.boundary import printable
+
     for d in body["devices"]:
         attrs = d.get("attributes", {})
         title = attrs.get("media_title") or ""
-        print(f"{d['id']:<40} {d['state']:<12} vol={attrs.get('volume', '-'):<4} {title}")
+        # Names and titles come from devices and services: never let them drive the terminal.
+        print(printable(f"{d['id']:<40} {d['state']:<12} vol={attrs.get('volume', '-'):<4} "
+                        f"{title}"))
     return 0
 
 
@@ -178,6 +182,14 @@ def cmd_act(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise CliError(f"parameters are key=value, got {item!r}")
         params[key] = _parse_value(value)
+    from hub import boundary
+
+    try:
+        boundary.check(params, what="the parameters")
+        boundary.identifier(args.device, "device")
+        boundary.identifier(args.action, "action")
+    except Exception as err:
+        raise CliError(str(err)) from None
     body = {"device": args.device, "action": args.action, "params": params,
             "dry_run": args.dry_run}
     _print_json(asyncio.run(_Client(args).call("POST", "/actions", json=body)))
@@ -236,26 +248,27 @@ async def _token_direct(args: argparse.Namespace, storage: Any) -> int:
     if args.token_cmd == "list":
         _print_tokens(await tokens.list())
         return 0
+    from hub.admin import AdminRequest
+    from hub.governance import Decision
+    from hub.maturity import Level
+
     audit = AuditLog(storage, SystemClock())
     await audit.start()
     what = "create_token" if args.token_cmd == "create" else "revoke_token"
-    record = {"correlation_id": os.urandom(16).hex(), "principal": "local-cli",
-              "principal_kind": "owner", "source": "cli", "device": args.name, "action": what}
+    # The same administrative record as the hub's API writes, as the local owner.
+    local = Decision(True, Level.OWNER, "local user with access to the data directory")
     try:
-        await audit.write(record="decision", decision="allow", required="OWNER",
-                          reason="local user with access to the data directory",
-                          params={"kind": getattr(args, "kind", None),
-                                  "maturity": getattr(args, "maturity", None)}, **record)
-        try:
+        async with AdminRequest(
+                audit, local, None, what=what, source="cli", target=args.name,
+                params={"kind": getattr(args, "kind", None),
+                        "maturity": getattr(args, "maturity", None)},
+                principal_fields={"principal": "local-cli", "principal_kind": "owner",
+                                  "maturity": None}):
             if args.token_cmd == "create":
                 token, principal = await tokens.create(args.name, kind=args.kind,
                                                        maturity=args.maturity)
             else:
                 await tokens.revoke(args.name)
-        except Exception as err:
-            await audit.write(record="outcome", outcome="error", error=str(err)[:500], **record)
-            raise
-        await audit.write(record="outcome", outcome="ok", **record)
     finally:
         await audit.stop()
     if args.token_cmd == "create":
@@ -300,16 +313,27 @@ def cmd_audit(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(r, default=str))
                 continue
-            import datetime as dt
-
-            when = dt.datetime.fromtimestamp(r["ts"]).isoformat(timespec="seconds")
-            what = r["decision"] or r["outcome"]
-            extra = r["error"] or (r["reason"] if r["decision"] == "deny" else "") or ""
-            print(f"{r['seq']:>7} {when} {r['record']:<8} {r['principal'] or '-':<14} "
-                  f"{r['action'] or '-':<14} {r['device'] or '-':<28} {what:<8} {extra}")
+            print(_audit_line(r))
         return 0
 
     return asyncio.run(_with_storage(_data_dir(args), go))
+
+
+def _audit_line(r: dict[str, Any]) -> str:
+    """One record as a terminal line. Every field a client chose (device ids, actions,
+    reasons that quote them) is escaped: a newline or an ANSI sequence in a device id cannot
+    draw a fake record. `--json` prints the records exactly."""
+    import datetime as dt
+
+    from hub.boundary import printable
+
+    when = dt.datetime.fromtimestamp(r["ts"]).isoformat(timespec="seconds")
+    what = r["decision"] or r["outcome"] or "-"
+    extra = r["error"] or (r["reason"] if r["decision"] not in (None, "allow") else "") or ""
+    cells = (f"{r['seq']:>7}", when, f"{printable(r['record']):<8}",
+             f"{printable(r['principal'] or '-'):<14}", f"{printable(r['action'] or '-'):<14}",
+             f"{printable(r['device'] or '-'):<28}", f"{printable(what):<8}", printable(extra))
+    return " ".join(cells)
 
 
 def cmd_vault(args: argparse.Namespace) -> int:

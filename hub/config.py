@@ -70,6 +70,52 @@ HUB_SCHEMA = vol.Schema(
     extra=vol.PREVENT_EXTRA,
 )
 
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(value: Any) -> float:
+    """Seconds, as a number or a string like `90d`, `12h`, `30m`, `45s`, `2w`."""
+    if isinstance(value, bool):
+        raise vol.Invalid("expected a duration like 90d, 12h or a number of seconds")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        unit = _DURATION_UNITS.get(text[-1:]) if text else None
+        try:
+            seconds = float(text[:-1]) * unit if unit else float(text)
+        except ValueError:
+            raise vol.Invalid("expected a duration like 90d, 12h or a number of seconds") \
+                from None
+    if not seconds > 0:
+        raise vol.Invalid("a duration must be positive")
+    return seconds
+
+
+def _a_limit(value: dict[str, Any]) -> dict[str, Any]:
+    if "max_age" not in value and "max_records" not in value:
+        raise vol.Invalid("give max_age, max_records or both")
+    return value
+
+
+AUDIT_SCHEMA = vol.Schema(
+    {
+        # Prune old records; the chain stays verifiable from a checkpoint (docs/security.md).
+        vol.Optional("retention"): vol.All({
+            vol.Optional("max_age"): _duration,
+            vol.Optional("max_records"): vol.All(int, vol.Range(min=100)),
+            vol.Optional("interval", default=3600.0): _duration,
+        }, _a_limit),
+        # Denied and invalid requests each principal may have audited per window; past it
+        # they answer 429 (hub.ratelimit).
+        vol.Optional("refusals", default=dict): {
+            vol.Optional("limit", default=30): vol.All(int, vol.Range(min=1, max=1_000_000)),
+            vol.Optional("window", default=10.0): vol.All(_duration, vol.Range(max=86400)),
+        },
+    },
+    extra=vol.PREVENT_EXTRA,
+)
+
 RULE_SCHEMA = vol.Schema(
     {
         vol.Optional("plugin"): str,
@@ -122,6 +168,7 @@ def root_schema() -> vol.Schema:
             vol.Optional("hub", default=dict): vol.Any(None, HUB_SCHEMA),
             vol.Optional("plugins", default=dict): _plugins_section,
             vol.Optional("governance", default=dict): vol.Any(None, GOVERNANCE_SCHEMA),
+            vol.Optional("audit", default=dict): vol.Any(None, AUDIT_SCHEMA),
             vol.Optional("automations", default=list): vol.Any(None, _automations_schema()),
         },
         extra=vol.PREVENT_EXTRA,
@@ -137,6 +184,7 @@ class HubConfig:
     automations: list[Any]
     data_dir: Path
     _root: Any = field(default=None, repr=False)  # yaml node tree, for line numbers
+    audit: dict[str, Any] = field(default_factory=lambda: AUDIT_SCHEMA({}))
 
     @property
     def host(self) -> str:
@@ -288,6 +336,7 @@ def _build(validated: dict, path: Path | None, root: Any, base_dir: Path,
         automations=validated.get("automations") or [],
         data_dir=data_dir.resolve(),
         _root=root,
+        audit=validated.get("audit") or AUDIT_SCHEMA({}),
     )
 
 

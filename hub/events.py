@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import contextvars
 import itertools
 import json
 import logging
@@ -27,6 +29,39 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class _Cause:
+    __slots__ = ("active", "correlation_id")
+
+    def __init__(self, correlation_id: str) -> None:
+        self.correlation_id = correlation_id
+        self.active = True
+
+
+_CAUSE: contextvars.ContextVar[_Cause | None] = contextvars.ContextVar("hub_cause", default=None)
+
+
+@contextlib.contextmanager
+def dispatching(correlation_id: str):
+    """While an action is dispatched, the state changes it makes carry its correlation id.
+
+    Only while: a task the plugin spawns inherits the context, and whatever it changes after
+    the action has returned (a track ending later) is not the action's doing."""
+    cause = _Cause(correlation_id)
+    token = _CAUSE.set(cause)
+    try:
+        yield
+    finally:
+        cause.active = False
+        _CAUSE.reset(token)
+
+
+def caused_by() -> str | None:
+    """The correlation id of the action being dispatched in this context, if any."""
+    cause = _CAUSE.get()
+    return cause.correlation_id if cause is not None and cause.active else None
+
 
 @dataclass
 class Event:

@@ -1,32 +1,50 @@
 """The action pipeline. Every control request (REST, WebSocket, automation, CLI) comes here:
 
     authenticate principal   (done by the caller: hub.server / hub.ws / automations)
+    -> boundary              hub.boundary: identifiers and params (depth, text)
     -> resolve device        registry
     -> validate action+params the owning plugin's ActionSpec (voluptuous)
-    -> governance gate       hub.governance
+    -> blast radius          hub.blast_radius: every device the action changes
+    -> governance gate       hub.governance, on each affected device
     -> audit decision        hub.audit, committed before anything is dispatched
     -> dispatch              hub.plugin_manager (timeout, error mapping)
-    -> audit outcome         committed before the answer
+    -> answer's state        the device's snapshot, taken right after dispatch
+    -> audit outcome         committed before the answer, whatever happened after the decision
     -> state + event         the plugin updated the registry; one "action" event here
     -> response
 
-Invalid and denied requests are audited too. `dry_run` runs every step up to dispatch.
+Invalid and denied requests are audited too, up to a per-principal limit (hub.ratelimit);
+past it they answer 429. `dry_run` runs every step up to dispatch. Administrative requests
+take `Pipeline.admin` (hub.admin).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import voluptuous as vol
 
+from hub import blast_radius, boundary
+from hub.admin import AdminRequest, error_text
 from hub.audit import AuditLog, redact
-from hub.errors import DeviceUnavailable, Forbidden, HubError, InvalidRequest, NotFound
-from hub.events import EventBus
-from hub.governance import Governance
-from hub.model import Principal
+from hub.clock import Clock, SystemClock
+from hub.errors import (
+    DeviceUnavailable,
+    Forbidden,
+    HubError,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    UpstreamError,
+)
+from hub.events import EventBus, dispatching
+from hub.governance import Decision, Governance
+from hub.model import ActionSpec, Device, Principal
 from hub.plugin_manager import PluginManager
+from hub.ratelimit import RefusalLimiter
 from hub.registry import DeviceRegistry
 from hub.validation import problems
 
@@ -39,14 +57,33 @@ def _invalid_params(err: vol.Invalid, action: str) -> InvalidRequest:
                           errors=details)
 
 
+ACTION_FIELDS = frozenset({"device", "action", "params", "dry_run"})
+
+
+def action_request(body: Any, envelope: frozenset[str] = frozenset()) -> tuple[Any, ...]:
+    """(device, action, params, dry_run) of an action request (REST body or WS command)."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be an object {device, action, params, dry_run}")
+    unknown = set(body) - ACTION_FIELDS - envelope
+    if unknown:
+        raise InvalidRequest(f"unknown fields: {', '.join(sorted(map(str, unknown)))[:200]}")
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise InvalidRequest("dry_run must be true or false", field="dry_run")
+    return body.get("device"), body.get("action"), body.get("params"), dry_run
+
+
 class Pipeline:
     def __init__(self, *, registry: DeviceRegistry, plugins: PluginManager,
-                 governance: Governance, audit: AuditLog, bus: EventBus) -> None:
+                 governance: Governance, audit: AuditLog, bus: EventBus,
+                 clock: Clock | None = None) -> None:
         self._registry = registry
         self._plugins = plugins
         self._governance = governance
         self._audit = audit
         self._bus = bus
+        self.refusals = RefusalLimiter(clock or SystemClock())
+        self._declares: dict[str, bool] = {}  # plugin -> implements affected_devices
 
     async def execute(
         self,
@@ -69,71 +106,86 @@ class Pipeline:
             "principal_kind": principal.kind,
             "maturity": principal.maturity.name if principal.maturity else None,
             "source": source,
-            "device": str(device_id)[:256] if device_id is not None else None,
-            "action": str(action)[:128] if action is not None else None,
+            "device": str(device_id) if device_id is not None else None,
+            "action": str(action) if action is not None else None,
             "context": context,
         }
 
-        # Resolve the device and validate the action and its parameters.
+        # The boundary, then resolve the device and validate the action and its parameters.
         try:
             device, spec, params = self._resolve(device_id, action, params)
         except HubError as err:
-            await self._audit.write(
-                record="decision", decision="invalid", reason=err.message,
-                params=redact(params) if isinstance(params, dict) else None,
-                duration_ms=_ms(started), **record)
+            await self._refuse(principal, record, "invalid", err, started,
+                               params=redact(params) if isinstance(params, dict) else None)
             raise
         record["params"] = redact(params, spec.secret_params)
 
-        # The governance gate; its decision is durable before anything else happens.
-        decision = self._governance.decide(principal, device.plugin, device.id, action,
-                                           spec.required)
-        await self._audit.write(
-            record="decision", decision="allow" if decision.allowed else "deny",
-            reason=decision.reason, required=decision.required.name,
-            duration_ms=_ms(started), **record)
-        if not decision.allowed:
-            self._publish(record, "denied", decision.reason)
-            raise Forbidden(decision.reason, **decision.fields(principal))
-
-        if dry_run:
-            await self._audit.write(record="outcome", outcome="dry_run",
-                                    duration_ms=_ms(started), **record)
-            return self._answer(record, device.id, action, None, dry_run=True,
-                                would={"plugin": device.plugin, "params": params,
-                                       "required": decision.required.name})
-
-        # Dispatch to the owning plugin (timeout and error mapping live in the manager).
+        # The blast radius: every device the action changes, as the owning plugin declares it.
         try:
-            if not device.available:
-                raise DeviceUnavailable(
-                    f"{device.id} is unavailable"
-                    + (f": {device.unavailable_reason}" if device.unavailable_reason else ""),
-                    device=device.id,
-                    **({"reason": device.unavailable_reason} if device.unavailable_reason
-                       else {}))
-            result = await self._plugins.act(device, action, params)
+            affected = self._affected(device, action, params)
         except HubError as err:
-            await self._audit.write(record="outcome", outcome="error",
-                                    error=f"{err.code}: {err.message}"[:1000],
+            await self._audit.write(record="decision", decision="error", reason=err.message,
                                     duration_ms=_ms(started), **record)
             self._publish(record, "error", err.code)
             raise
+        if len(affected) > 1:
+            record["affected"] = affected
 
-        await self._audit.write(record="outcome", outcome="ok", duration_ms=_ms(started),
-                                **record)
-        self._publish(record, "ok", None)
-        return self._answer(record, device.id, action, result)
+        # The governance gate, on each affected device; durable before anything else happens.
+        decision = self._decide(principal, device, action, spec, affected)
+        if not decision.allowed:
+            denied = Forbidden(decision.reason, **decision.fields(principal))
+            await self._refuse(principal, record, "deny", denied, started,
+                               required=decision.required.name)
+            raise denied
+        await self._audit.write(
+            record="decision", decision="allow", reason=decision.reason,
+            required=decision.required.name, duration_ms=_ms(started), **record)
 
-    def _resolve(self, device_id: Any, action: Any, params: Any):
-        if not isinstance(device_id, str) or not device_id:
-            raise InvalidRequest("device must be a device id string", field="device")
-        if not isinstance(action, str) or not action:
-            raise InvalidRequest("action must be an action name string", field="action")
+        # From here on the decision is on record: whatever happens, an outcome record follows.
+        try:
+            if dry_run:
+                answer = self._answer(record, device, action, None, dry_run=True,
+                                      would={"plugin": device.plugin, "params": params,
+                                             "required": decision.required.name})
+                outcome: dict[str, Any] = {"outcome": "dry_run"}
+            else:
+                result = await self._dispatch(record, device, action, params)
+                # The state the action left, before anything else can change it.
+                answer = self._answer(record, device, action, result)
+                outcome = {"outcome": "ok"}
+        except BaseException as err:
+            await asyncio.shield(self._audit.write_nowait(
+                record="outcome", outcome="error", error=error_text(err),
+                duration_ms=_ms(started), **record))
+            self._publish(record, "error", err.code if isinstance(err, HubError) else "error")
+            raise
+        await asyncio.shield(self._audit.write_nowait(
+            record="outcome", duration_ms=_ms(started), **outcome, **record))
+        if not dry_run:
+            self._publish(record, "ok", None)
+        return answer
+
+    async def reject(self, principal: Principal, err: HubError, *,
+                     source: str = "rest") -> NoReturn:
+        """Audit an action request refused before it could be read (a body that is not JSON,
+        not an object, with unknown fields) like any invalid one, then raise `err`."""
+        record = {"correlation_id": os.urandom(16).hex(), "principal": principal.name,
+                  "principal_kind": principal.kind,
+                  "maturity": principal.maturity.name if principal.maturity else None,
+                  "source": source, "device": None, "action": None}
+        await self._refuse(principal, record, "invalid", err, time.perf_counter())
+        raise err
+
+    def _resolve(self, device_id: Any, action: Any,
+                 params: Any) -> tuple[Device, ActionSpec, dict[str, Any]]:
+        boundary.identifier(device_id, "device")
+        boundary.identifier(action, "action")
         if params is None:
             params = {}
         if not isinstance(params, dict):
             raise InvalidRequest("params must be an object", field="params")
+        boundary.check(params, what="params", code="invalid_params")
         device = self._registry.get(device_id)
         if device is None:
             raise NotFound(f"unknown device {device_id!r}", code="unknown_device")
@@ -149,6 +201,101 @@ class Pipeline:
             raise _invalid_params(err, action) from None
         return device, spec, params
 
+    def _affected(self, device: Device, action: str, params: dict[str, Any]) -> list[str]:
+        """The action's blast radius (the device first), from the plugin or the vocabulary."""
+        name = device.plugin
+        declares = self._declares.get(name)
+        if declares is None:
+            declares = self._declares[name] = self._plugins.implements(name, "affected_devices")
+        answer = None
+        if declares:
+            plugin = self._plugins.plugins[name]
+            try:
+                answer = self._plugins.call_sync(name, "affected_devices", ctx=plugin.ctx,
+                                                 device=device, action=action, params=params)
+                if answer is not None:
+                    return blast_radius.normalize(answer, device)
+            except Exception as err:
+                raise UpstreamError(
+                    f"plugin {name} could not say which devices {action} on {device.id} "
+                    f"would change ({type(err).__name__}: {str(err)[:200]}); refused, since "
+                    "governance cannot decide on it", code="plugin_error", plugin=name,
+                    device=device.id) from None
+        return blast_radius.derive(device, action, params, self._registry.get)
+
+    def _decide(self, principal: Principal, device: Device, action: str, spec: ActionSpec,
+                affected: list[str]) -> Decision:
+        decision = self._governance.decide(principal, device.plugin, device.id, action,
+                                           spec.required)
+        if not decision.allowed or len(affected) == 1:
+            return decision
+        for other in affected[1:]:
+            also = self._governance.decide(principal, other.split(".", 1)[0], other, action,
+                                           spec.required)
+            if not also.allowed:
+                return Decision(False, also.required,
+                                f"{action} on {device.id} also changes {other}: {also.reason}")
+        return Decision(True, decision.required,
+                        f"{decision.reason}; also allowed on {', '.join(affected[1:])}")
+
+    async def _dispatch(self, record: dict[str, Any], device: Device, action: str,
+                        params: dict[str, Any]) -> Any:
+        """The owning plugin's act, under the correlation id its state changes will carry."""
+        if not device.available:
+            raise DeviceUnavailable(
+                f"{device.id} is unavailable"
+                + (f": {device.unavailable_reason}" if device.unavailable_reason else ""),
+                device=device.id,
+                **({"reason": device.unavailable_reason} if device.unavailable_reason
+                   else {}))
+        with dispatching(record["correlation_id"]):
+            return await self._plugins.act(device, action, params)
+
+    async def _refuse(self, principal: Principal, record: dict[str, Any], decision: str,
+                      err: HubError, started: float, **fields: Any) -> None:
+        """Audit a refused request, unless its principal is past its refusal limit: then
+        answer 429 and keep one record per window instead of one per request."""
+        await self._close_refusal_windows()
+        verdict = self.refusals.refused(principal)
+        if verdict.record:
+            await self._audit.write(record="decision", decision=decision, reason=err.message,
+                                    duration_ms=_ms(started), **fields, **record)
+            if decision == "deny":
+                self._publish(record, "denied", err.message)
+            return
+        limiter = self.refusals
+        if verdict.trip is not None:
+            await self._audit.write(
+                record="decision", decision="rate_limited", correlation_id=verdict.trip,
+                principal=record["principal"], principal_kind=record["principal_kind"],
+                maturity=record["maturity"], source=record["source"],
+                reason=f"more than {limiter.limit} denied or invalid requests in "
+                       f"{limiter.window:g} s; the rest of this window is answered 429 and "
+                       "counted in this request's outcome record",
+                params={"last_refused": {"device": record["device"],
+                                         "action": record["action"],
+                                         "decision": decision, "reason": err.message}})
+        raise RateLimited(
+            f"too many denied or invalid requests (more than {limiter.limit} in "
+            f"{limiter.window:g} s); last one: {err.message}",
+            retry_after=max(1.0, round(verdict.retry_after, 1)))
+
+    async def _close_refusal_windows(self, *, everything: bool = False) -> None:
+        closed = self.refusals.drain() if everything else self.refusals.closed()
+        for window in closed:
+            principal = window.principal
+            await self._audit.write(
+                record="outcome", correlation_id=window.correlation_id,
+                principal=principal.name, principal_kind=principal.kind,
+                maturity=principal.maturity.name if principal.maturity else None,
+                outcome="error",
+                error=f"rate_limited: {window.suppressed + 1} refused requests answered 429 "
+                      "in this window")
+
+    async def close(self) -> None:
+        """Write the outcome records of refusal windows still open (at shutdown)."""
+        await self._close_refusal_windows(everything=True)
+
     def _publish(self, record: dict[str, Any], outcome: str, error: str | None) -> None:
         data = {
             "correlation_id": record["correlation_id"],
@@ -161,45 +308,31 @@ class Pipeline:
         }
         if error:
             data["error"] = error
+        if "affected" in record:
+            data["affected"] = record["affected"]
         self._bus.publish("action", data)
 
-    def _answer(self, record: dict[str, Any], device_id: str, action: str, result: Any,
+    def _answer(self, record: dict[str, Any], device: Device, action: str, result: Any,
                 *, dry_run: bool = False, **extra: Any) -> dict[str, Any]:
-        device = self._registry.get(device_id)
-        return {
+        current = self._registry.get(device.id)
+        answer = {
             "correlation_id": record["correlation_id"],
-            "device": device_id,
+            "device": device.id,
             "action": action,
             "dry_run": dry_run,
             "result": result,
-            "state": device.snapshot() if device else None,
+            "state": current.snapshot() if current else None,
             **extra,
         }
+        if "affected" in record:
+            answer["affected"] = record["affected"]
+        return answer
 
-    async def admin(self, principal: Principal, what: str, *, source: str = "rest",
-                    target: str | None = None, params: dict[str, Any] | None = None) -> str:
-        """Gate and audit an administrative request; returns its correlation id."""
-        decision = self._governance.admin(principal, what)
-        correlation_id = os.urandom(16).hex()
-        await self._audit.write(
-            record="decision", correlation_id=correlation_id, principal=principal.name,
-            principal_kind=principal.kind,
-            maturity=principal.maturity.name if principal.maturity else None, source=source,
-            device=target, action=what, params=redact(params or {}),
-            decision="allow" if decision.allowed else "deny", reason=decision.reason,
-            required=decision.required.name)
-        if not decision.allowed:
-            raise Forbidden(decision.reason, **decision.fields(principal))
-        return correlation_id
-
-    async def admin_outcome(self, principal: Principal, what: str, correlation_id: str, *,
-                            source: str = "rest", target: str | None = None,
-                            error: str | None = None) -> None:
-        await self._audit.write(
-            record="outcome", correlation_id=correlation_id, principal=principal.name,
-            principal_kind=principal.kind,
-            maturity=principal.maturity.name if principal.maturity else None, source=source,
-            device=target, action=what, outcome="error" if error else "ok", error=error)
+    def admin(self, principal: Principal, what: str, *, source: str = "rest",
+              target: str | None = None, params: dict[str, Any] | None = None) -> AdminRequest:
+        """An administrative request, gated and audited: `async with pipeline.admin(...)`."""
+        return AdminRequest(self._audit, self._governance.admin(principal, what), principal,
+                            what=what, source=source, target=target, params=params)
 
 
 def _ms(started: float) -> float:

@@ -95,6 +95,7 @@ __all__ = [
     "Unauthenticated",
     "UpstreamError",
     "VaultHandle",
+    "admin_route",
     "hookimpl",
     "public_route",
     "standard_actions",
@@ -112,6 +113,24 @@ def public_route(handler: T) -> T:
     """Mark a plugin route handler as reachable without a bearer token (OAuth callbacks)."""
     handler.__hub_public__ = True  # type: ignore[attr-defined]
     return handler
+
+
+def admin_route(what: str, *, target: str | None = None) -> Callable[[T], T]:
+    """Mark a route handler as administration: the core lets only the owner through, and
+    records the request in the audit log as `what` (a plugin's is prefixed with its name,
+    e.g. `spotify.authorize`), with its decision and its outcome, denied requests included.
+    `target` names a path parameter (`{name}`) recorded as the request's target.
+
+        @admin_route("unlink_account", target="account")
+        async def unlink(request): ...
+
+    For work that needs the request body first, use `async with ctx.admin(...)` instead."""
+
+    def mark(handler: T) -> T:
+        handler.__hub_admin__ = (what, target)  # type: ignore[attr-defined]
+        return handler
+
+    return mark
 
 
 class VaultHandle(Protocol):
@@ -161,6 +180,8 @@ class _Host(Protocol):
     def update_device(self, plugin: str, device_id: str, **changes: Any) -> bool: ...
     def emit_event(self, plugin: str, event_type: str, data: dict[str, Any]) -> None: ...
     async def authenticate(self, request: web.Request) -> Principal: ...
+    def admin(self, principal: Principal, what: str, *, source: str = ...,
+              target: str | None = ..., params: dict[str, Any] | None = ...) -> Any: ...
 
 
 class PluginContext:
@@ -283,6 +304,17 @@ class PluginContext:
         if principal is not None:
             return principal
         return await self._host.authenticate(request)
+
+    def admin(self, principal: Principal, what: str, *, target: str | None = None,
+              params: dict[str, Any] | None = None) -> Any:
+        """An administrative request of this plugin, gated (the owner's) and audited as
+        `<plugin>.<what>`, denials included; an async context manager:
+
+            async with ctx.admin(principal, "link_account", params={"market": m}):
+                ...  # runs only when allowed; its failure is the outcome record's error
+        """
+        return self._host.admin(principal, f"{self.name}.{what}", target=target,
+                                params=params)
 
     @staticmethod
     def require_owner(principal: Principal) -> None:

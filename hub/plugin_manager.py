@@ -231,6 +231,10 @@ class PluginManager:
             raise TypeError(f"hook {hook} must not be async")
         return result
 
+    def call_sync(self, name: str, hook: str, **kwargs: Any) -> Any:
+        """Call one plugin's synchronous hook (request-time hooks such as affected_devices)."""
+        return self._call_sync(name, hook, **kwargs)
+
     def implements(self, name: str, hook: str) -> bool:
         plugin = self.plugins.get(name)
         return plugin is not None and plugin.obj is not None and any(

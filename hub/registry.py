@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.clock import Clock
-from hub.events import EventBus
+from hub.events import EventBus, caused_by
 from hub.model import Device
 
 
@@ -90,8 +90,11 @@ class DeviceRegistry:
             return False
         device.updated_at = self._clock.time()
         new["updated_at"] = device.updated_at  # before anyone else has seen `new`
-        self._bus.publish("state_changed",
-                          {"device_id": device_id, "old_state": old, "new_state": new})
+        data = {"device_id": device_id, "old_state": old, "new_state": new}
+        cause = caused_by()
+        if cause is not None:
+            data["correlation_id"] = cause  # the action that made this change
+        self._bus.publish("state_changed", data)
         return True
 
 

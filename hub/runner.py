@@ -18,6 +18,16 @@ from hub.server import AccessLogger
 log = logging.getLogger(__name__)
 
 
+def report_plugin_failures(hub: Hub) -> int:
+    """Print each plugin that could not be configured or loaded, with its error (a config
+    error names file:line and key), to stderr; returns how many. `hub check-config` and
+    `hub run` print the same lines."""
+    failed = [p for p in hub.plugins.plugins.values() if p.status == "failed"]
+    for plugin in failed:
+        print(f"plugin {plugin.name}: {plugin.error}", file=sys.stderr, flush=True)
+    return len(failed)
+
+
 def run(cfg: HubConfig, *, strict_plugins: bool = False) -> int:
     with DataDirLock(cfg.data_dir, "starting another hub on it"):
         return asyncio.run(_serve(cfg, strict_plugins))
@@ -48,6 +58,7 @@ async def _serve(cfg: HubConfig, strict_plugins: bool) -> int:
           flush=True)
     active = [p.name for p in hub.plugins.active()]
     print(f"Plugins: {', '.join(active) or 'none'}; devices: {len(hub.registry)}", flush=True)
+    report_plugin_failures(hub)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -16,9 +16,12 @@ import orjson
 import voluptuous_openapi
 from aiohttp import web, web_log
 
-from hub import errors
+from hub import boundary, errors
 from hub.errors import HubError, InvalidRequest, NotFound
-from hub.plugin import PRINCIPAL_KEY, public_route
+from hub.pipeline import action_request
+from hub.plugin import PRINCIPAL_KEY, admin_route, public_route
+from hub.ratelimit import LogLimiter
+from hub.tokens import MalformedToken
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -66,6 +69,9 @@ def error_response(err: HubError) -> web.Response:
     return json_response({"error": err.as_dict()}, status=err.status, headers=headers)
 
 
+LOG_LIMIT_KEY = web.AppKey("log_limiter", LogLimiter)
+
+
 @web.middleware
 async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
     hub = request.app[HUB_KEY]
@@ -73,12 +79,30 @@ async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
         match = request.match_info
         if match.http_exception is not None:
             raise match.http_exception
-        if not getattr(match.handler, "__hub_public__", False):
-            request[PRINCIPAL_KEY] = hub.tokens.authenticate_header(
-                request.headers.get("Authorization"))
-        return await handler(request)
+        admin = getattr(match.handler, "__hub_admin__", None)
+        if admin is None and getattr(match.handler, "__hub_public__", False):
+            return await handler(request)
+        principal = request[PRINCIPAL_KEY] = hub.tokens.authenticate_header(
+            request.headers.get("Authorization"))
+        if admin is None:
+            return await handler(request)
+        # Administration: gated (the owner's) and audited, decision and outcome, as one.
+        what, target = admin
+        async with hub.pipeline.admin(principal, what, target=request.match_info.get(target)
+                                      if target else None):
+            return await handler(request)
     except HubError as err:
+        if isinstance(err, MalformedToken):
+            request.app[LOG_LIMIT_KEY].log(
+                log, logging.INFO, "malformed-auth", "refused a malformed Authorization "
+                "header from %s", request.remote)
         return error_response(err)
+    except ConnectionError as err:
+        # The client went away (mid-body, mid-answer): nothing to answer, nothing to trace.
+        request.app[LOG_LIMIT_KEY].log(log, logging.INFO, "disconnect",
+                                       "client %s disconnected during %s %s: %s",
+                                       request.remote, request.method, request.path, err)
+        raise
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -103,10 +127,7 @@ async def read_json(request: web.Request, *, optional: bool = False) -> Any:
         raise InvalidRequest("a JSON body is required", code="invalid_json")
     if request.content_type != "application/json":
         raise errors.UnsupportedMediaType("send the body as Content-Type: application/json")
-    try:
-        return orjson.loads(await request.read())
-    except orjson.JSONDecodeError as err:
-        raise InvalidRequest(f"the body is not valid JSON: {err}", code="invalid_json") from None
+    return boundary.loads(await request.read())
 
 
 def _principal(request: web.Request):
@@ -153,18 +174,14 @@ async def get_device(request: web.Request) -> web.Response:
 
 async def post_action(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise InvalidRequest("the body must be an object {device, action, params, dry_run}")
-    unknown = set(body) - {"device", "action", "params", "dry_run"}
-    if unknown:
-        raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
-    dry_run = body.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise InvalidRequest("dry_run must be true or false", field="dry_run")
-    result = await hub.pipeline.execute(
-        _principal(request), body.get("device"), body.get("action"), body.get("params"),
-        dry_run=dry_run, source="rest")
+    principal = _principal(request)
+    try:
+        device, action, params, dry_run = action_request(await read_json(request))
+    except HubError as err:
+        # A malformed action request is audited (and rate limited) like an invalid one.
+        await hub.pipeline.reject(principal, err, source="rest")
+    result = await hub.pipeline.execute(principal, device, action, params, dry_run=dry_run,
+                                        source="rest")
     return json_response(result)
 
 
@@ -222,21 +239,19 @@ async def post_discover(request: web.Request) -> web.Response:
         if not hub.plugins.plugins[plugin].active:
             raise errors.Conflict(f"plugin {plugin} is not running "
                                   f"({hub.plugins.plugins[plugin].status})", code="plugin_inactive")
-    cid = await hub.pipeline.admin(principal, "discover", target=plugin or "*")
-    try:
-        if plugin:
-            results = {plugin: {"new": await hub.plugins.discover(plugin)}}
-        else:
-            results = await hub.plugins.discover_all()
-    except Exception as err:
-        failure = err if isinstance(err, HubError) else errors.UpstreamError(
-            f"discovery of {plugin} failed: {type(err).__name__}: {str(err)[:200]}",
-            plugin=plugin)
-        await hub.pipeline.admin_outcome(principal, "discover", cid, target=plugin,
-                                         error=f"{failure.code}: {failure.message}")
-        raise failure from None
-    await hub.pipeline.admin_outcome(principal, "discover", cid, target=plugin or "*")
-    return json_response({"correlation_id": cid, "plugins": results})
+    async with hub.pipeline.admin(principal, "discover", target=plugin or "*") as admin:
+        try:
+            if plugin:
+                results = {plugin: {"new": await hub.plugins.discover(plugin)}}
+            else:
+                results = await hub.plugins.discover_all()
+        except HubError:
+            raise
+        except Exception as err:
+            raise errors.UpstreamError(
+                f"discovery of {plugin} failed: {type(err).__name__}: {str(err)[:200]}",
+                plugin=plugin) from None
+    return json_response({"correlation_id": admin.correlation_id, "plugins": results})
 
 
 def _since(value: str) -> float:
@@ -267,11 +282,9 @@ def _int_query(request: web.Request, name: str, default: int | None, lo: int, hi
     return value
 
 
+@admin_route("read_audit")
 async def get_audit(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
-    principal = _principal(request)
-    if not principal.is_owner:
-        await hub.pipeline.admin(principal, "read_audit")  # audits the denial, raises 403
     limit = _int_query(request, "limit", 100, 1, 1000)
     before = _int_query(request, "before", None, 1, 2**62)
     since = _since(request.query["since"]) if "since" in request.query else None
@@ -285,11 +298,9 @@ async def get_audit(request: web.Request) -> web.Response:
     return json_response(body)
 
 
+@admin_route("list_tokens")
 async def list_tokens(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
-    principal = _principal(request)
-    if not principal.is_owner:
-        await hub.pipeline.admin(principal, "list_tokens")
     return json_response({"tokens": await hub.tokens.list()})
 
 
@@ -299,31 +310,17 @@ async def create_token(request: web.Request) -> web.Response:
     body = await read_json(request)
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be an object {name, kind, maturity}")
-    cid = await hub.pipeline.admin(principal, "create_token", target=str(body.get("name")),
-                                   params={k: body.get(k) for k in ("kind", "maturity")})
-    try:
+    async with hub.pipeline.admin(principal, "create_token", target=str(body.get("name")),
+                                  params={k: body.get(k) for k in ("kind", "maturity")}):
         token, created = await hub.tokens.create(
             body.get("name"), kind=body.get("kind", "agent"), maturity=body.get("maturity"))
-    except HubError as err:
-        await hub.pipeline.admin_outcome(principal, "create_token", cid,
-                                         target=str(body.get("name")), error=err.message)
-        raise
-    await hub.pipeline.admin_outcome(principal, "create_token", cid, target=created.name)
     return json_response({"token": token, **created.describe()}, status=201)
 
 
+@admin_route("revoke_token", target="name")
 async def revoke_token(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
-    principal = _principal(request)
-    name = request.match_info["name"]
-    cid = await hub.pipeline.admin(principal, "revoke_token", target=name)
-    try:
-        revoked = await hub.tokens.revoke(name)
-    except HubError as err:
-        await hub.pipeline.admin_outcome(principal, "revoke_token", cid, target=name,
-                                         error=err.message)
-        raise
-    await hub.pipeline.admin_outcome(principal, "revoke_token", cid, target=name)
+    revoked = await hub.tokens.revoke(request.match_info["name"])
     return json_response({"revoked": revoked.describe()})
 
 
@@ -337,11 +334,26 @@ def _mount_plugin_routes(app: web.Application, plugin: Any) -> None:
         for route in plugin.routes:
             if not isinstance(route, web.RouteDef):
                 raise TypeError(f"routes() must return aiohttp RouteDefs, got {route!r}")
-            web.RouteDef(route.method, prefix + "/" + route.path.lstrip("/"), route.handler,
+            web.RouteDef(route.method, prefix + "/" + route.path.lstrip("/"),
+                         _plugin_handler(plugin.name, route.handler),
                          route.kwargs).register(app.router)
     except Exception as err:
         log.error("plugin %s: cannot mount its routes: %s", plugin.name, err)
         plugin.fail("routes", err)
+
+
+def _plugin_handler(plugin: str, handler: Any) -> Any:
+    """A plugin's admin route is recorded under the plugin's name (`spotify.authorize`)."""
+    marker = getattr(handler, "__hub_admin__", None)
+    if marker is None:
+        return handler
+
+    @functools.wraps(handler)
+    async def admin_handler(request: web.Request) -> web.StreamResponse:
+        return await handler(request)
+
+    admin_handler.__hub_admin__ = (f"{plugin}.{marker[0]}", marker[1])  # type: ignore[attr-defined]
+    return admin_handler
 
 
 def build_app(hub: Hub) -> web.Application:
@@ -349,6 +361,7 @@ def build_app(hub: Hub) -> web.Application:
     app = web.Application(middlewares=[api_middleware], client_max_size=max_body)
     app[HUB_KEY] = hub
     app[MAX_BODY_KEY] = max_body
+    app[LOG_LIMIT_KEY] = LogLimiter(hub.clock)
 
     async def lifecycle(app: web.Application):
         await hub.start()

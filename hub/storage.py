@@ -64,6 +64,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE audit ADD COLUMN context TEXT;
     """,
+    # 3: the devices an action changes beyond its own (hub.audit.EXTENSION_FIELDS)
+    """
+    ALTER TABLE audit ADD COLUMN affected TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,6 +28,14 @@ KINDS = ("owner", "agent", "automation")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
 
+class MalformedToken(Unauthenticated):
+    """A credential that cannot be a hub token at all (not ASCII, absurdly long): refused
+    before hashing; worth one rate-limited log line, since it hints at a broken client."""
+
+
+MAX_TOKEN_CHARS = 512
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -60,6 +68,10 @@ class TokenStore:
     def authenticate(self, token: str | None) -> Principal:
         if not token:
             raise Unauthenticated("missing bearer token")
+        if not token.isascii() or len(token) > MAX_TOKEN_CHARS:
+            # Tokens are short ASCII; anything else (a non-UTF-8 byte in the header arrives
+            # as a surrogate escape) cannot match, and must not reach the hash.
+            raise MalformedToken("malformed bearer token")
         principal = self._by_hash.get(hash_token(token))
         if principal is None:
             raise Unauthenticated("invalid or revoked token")

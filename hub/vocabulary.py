@@ -29,6 +29,10 @@ ATTRIBUTES = (
     "group_members",  # device ids, leader first
 )
 
+# Transport actions that drive a whole group: on a grouped player they change every member.
+GROUP_ACTIONS = frozenset({"play", "pause", "stop", "next", "previous", "seek", "play_media",
+                           "shuffle_set", "repeat_set", "select_source"})
+
 REPEAT_MODES = ("off", "all", "one")
 ENQUEUE_MODES = ("play", "next", "add", "replace")
 

@@ -31,9 +31,10 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from hub import __version__
+from hub import __version__, boundary
 from hub.errors import HubError, InvalidRequest, NotFound, Unauthenticated
 from hub.events import Event, Subscription
+from hub.pipeline import action_request
 from hub.plugin import public_route
 
 _LOGGER = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ CLOSE_TIMEOUT = 2.0  # seconds a close handshake may take before the transport i
 WS_API = web.AppKey("hub_ws_api", object)
 
 _COMPACT = (",", ":")
+_ENVELOPE = frozenset({"id", "type"})
 
 
 def register(app: web.Application, hub: Any) -> None:
@@ -162,9 +164,9 @@ class Connection:
             await self._auth_invalid("expected an auth message")
             return False
         try:
-            data = json.loads(msg.data)
-        except ValueError:
-            await self._auth_invalid("invalid JSON")
+            data = boundary.loads(msg.data, what="the auth message")
+        except HubError as err:
+            await self._auth_invalid(err.message)
             return False
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(data, dict) or data.get("type") != "auth" or not isinstance(token, str):
@@ -299,9 +301,9 @@ class Connection:
 
     async def _handle_text(self, text: str) -> None:
         try:
-            message = json.loads(text)
-        except ValueError:
-            self._error(None, CommandError("message is not valid JSON", code="invalid_json"))
+            message = boundary.loads(text, what="the message")
+        except HubError as err:
+            self._error(None, CommandError(err.message, code="invalid_json"))
             return
         if not isinstance(message, dict):
             self._error(None, CommandError("message must be a JSON object", code="invalid_format"))
@@ -316,10 +318,12 @@ class Connection:
                 f"ids must increase strictly; the last one was {self.last_id}", code="id_reuse"))
             return
         self.last_id = msg_id
-        command = self._commands.get(message.get("type"))  # type: ignore[arg-type]
+        kind = message.get("type")
+        command = self._commands.get(kind) if isinstance(kind, str) else None
         if command is None:
+            shown = repr(kind)[:64] if isinstance(kind, str) else f"of type {type(kind).__name__}"
             self._error(msg_id, CommandError(
-                f"unknown command {message.get('type')!r}; one of {', '.join(self._commands)}",
+                f"unknown command {shown}; one of {', '.join(self._commands)}",
                 code="unknown_command"))
             return
         try:
@@ -347,18 +351,15 @@ class Connection:
         self._result(msg_id, device.snapshot())
 
     async def _cmd_act(self, msg_id: int, message: dict) -> None:
-        # Same body and the same checks as POST /actions; device, action and params are
-        # validated by the pipeline itself, so the errors are the REST ones.
-        unknown = set(message) - {"id", "type", "device", "action", "params", "dry_run"}
-        if unknown:
-            raise InvalidRequest(f"unknown fields: {', '.join(sorted(unknown))}")
-        dry_run = message.get("dry_run", False)
-        if not isinstance(dry_run, bool):
-            raise InvalidRequest("dry_run must be true or false", field="dry_run")
+        # Same body and the same checks as POST /actions (and audited alike when malformed);
+        # device, action and params are validated by the pipeline itself.
+        try:
+            device, action, params, dry_run = action_request(message, _ENVELOPE)
+        except HubError as err:
+            await self.hub.pipeline.reject(self.principal, err, source="ws")
         # Acquired here, in the reader: too many actions in flight pause reading.
         await self._act_slots.acquire()
-        self._spawn(self._act(msg_id, message.get("device"), message.get("action"),
-                              message.get("params"), dry_run))
+        self._spawn(self._act(msg_id, device, action, params, dry_run))
 
     async def _act(self, msg_id: int, device_id: Any, action: Any, params: Any,
                    dry_run: bool) -> None:

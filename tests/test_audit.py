@@ -88,8 +88,9 @@ async def test_audit_records_carry_every_field_and_redact_secrets(hub_factory):
     status, _ = await harness.act("demo.player_1", "volume_set",
                                      {"volume": 5, "api_token": "s3cr3t-value"})
     assert status == 400
-    _, audit = await harness.get("/audit?limit=3")
-    invalid, outcome, decision = audit["records"]
+    _, audit = await harness.get("/audit?limit=4")
+    read, invalid, outcome, decision = audit["records"]
+    assert (read["action"], read["decision"]) == ("read_audit", "allow")
     assert invalid["decision"] == "invalid"
     assert invalid["params"] == {"volume": 5, "api_token": "***"}
     assert "s3cr3t-value" not in (harness.hub.data_dir / "hub.db").read_bytes().decode(

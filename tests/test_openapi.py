@@ -322,8 +322,9 @@ async def test_automation_routes(checker, harness, tmp_path):
     answer = await checker.call("GET", "/automations", expect=200)
     assert answer.body == {"automations": []}
     # Reloading is administration: decided and audited, failure and success alike.
-    answer = await checker.call("GET", "/audit?limit=4", expect=200)
+    answer = await checker.call("GET", "/audit?limit=5", expect=200)
     assert [(r["action"], r["record"], r["outcome"]) for r in answer.body["records"]] == [
+        ("read_audit", "decision", None),
         ("reload_config", "outcome", "ok"), ("reload_config", "decision", None),
         ("reload_config", "outcome", "error"), ("reload_config", "decision", None)]
     await checker.call("POST", "/webhooks/not-a-real-hook", token=None, expect=404)

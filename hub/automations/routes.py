@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from hub import boundary
 from hub.errors import ConfigError, InvalidRequest, NotFound, PayloadTooLarge
-from hub.plugin import PRINCIPAL_KEY, public_route
+from hub.plugin import admin_route, public_route
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 
@@ -27,17 +27,12 @@ def register_routes(app: web.Application, hub: Any) -> None:
         started = [t.automation.id for t in triggers if t.fire(payload)]
         return web.json_response({"triggered": started})
 
+    @admin_route("reload_config")  # the owner's, gated and audited by the core
     async def reload(request: web.Request) -> web.Response:
-        principal = request[PRINCIPAL_KEY]
-        # Administration: the gate decides (owner only) and the audit records it.
-        cid = await hub.pipeline.admin(principal, "reload_config")
         try:
             await hub.reload_config()
         except ConfigError as err:
-            await hub.pipeline.admin_outcome(principal, "reload_config", cid,
-                                             error=str(err)[:1000])
             raise InvalidRequest(str(err), code="invalid_config") from None
-        await hub.pipeline.admin_outcome(principal, "reload_config", cid)
         return web.json_response(
             {"reloaded": True, "automations": hub.automations.status()
              if hub.automations else []})
@@ -64,7 +59,4 @@ async def _payload(request: web.Request) -> Any:
         from urllib.parse import parse_qsl
 
         return dict(parse_qsl(body.decode("utf-8", "replace")))
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise InvalidRequest("the webhook body must be JSON or a form") from None
+    return boundary.loads(body, what="the webhook body (JSON or a form)")
