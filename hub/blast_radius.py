@@ -8,8 +8,8 @@ vocabulary:
   changes every member of its group (`group_members`);
 * `join` changes the device and its group, the `leader` and its group, and each of
   `group_members` with its group;
-* `unjoin` of a group's leader changes the members (they are regrouped); a member leaving
-  changes only itself.
+* `unjoin` changes the device's group (a member leaving changes the group it leaves; a
+  leader leaving regroups its members).
 
 A plugin's answer is checked here: anything but a list of device-id strings is a plugin
 error, and the action is refused.
@@ -47,7 +47,7 @@ def derive(device: Device, action: str, params: dict[str, Any],
             other = lookup(target)
             if other is not None:
                 ids += _members(other)
-    elif action == "unjoin" and members and members[0] == device.id:
+    elif action == "unjoin":
         ids += members
     return _unique(ids)
 

@@ -60,13 +60,22 @@ from hub.model import (
     Principal,
 )
 from hub.tasks import OwnedTasks
-from hub.vocabulary import ENQUEUE_MODES, REPEAT_MODES, STANDARD_ACTIONS, standard_actions
+from hub.vocabulary import (
+    ENQUEUE_MODES,
+    GROUP_ACTIONS,
+    REPEAT_MODES,
+    STANDARD_ACTIONS,
+    Integer,
+    Number,
+    standard_actions,
+)
 
 if TYPE_CHECKING:
     import aiohttp
 
 __all__ = [
     "ENQUEUE_MODES",
+    "GROUP_ACTIONS",
     "MEDIA_TYPES",
     "PRINCIPAL_KEY",
     "REPEAT_MODES",
@@ -81,11 +90,13 @@ __all__ = [
     "DeviceUnavailable",
     "Forbidden",
     "HubError",
+    "Integer",
     "InvalidRequest",
     "Level",
     "Maturity",
     "MediaItem",
     "NotFound",
+    "Number",
     "PluginContext",
     "PluginInfo",
     "PluginTimeout",

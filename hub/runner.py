@@ -12,6 +12,7 @@ from aiohttp import web
 
 from hub.app import Hub
 from hub.config import HubConfig
+from hub.http_errors import AppRunner
 from hub.lock import DataDirLock
 from hub.server import AccessLogger
 
@@ -38,7 +39,7 @@ async def _serve(cfg: HubConfig, strict_plugins: bool) -> int:
     app = hub.web_app()
     # Per-request access lines cost CPU on the hot path: only at log_level debug.
     debug = cfg.hub.get("log_level") == "debug"
-    runner = web.AppRunner(app, handle_signals=False, access_log_class=AccessLogger,
+    runner = AppRunner(app, handle_signals=False, access_log_class=AccessLogger,
                            access_log=logging.getLogger("aiohttp.access") if debug else None)
     await runner.setup()  # runs hub.start() (cleanup context)
     site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True)

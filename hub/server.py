@@ -13,10 +13,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import voluptuous_openapi
 from aiohttp import web, web_log
 
 from hub import boundary, errors
+from hub.catalog import parameters_schema
 from hub.errors import HubError, InvalidRequest, NotFound
 from hub.pipeline import action_request
 from hub.plugin import PRINCIPAL_KEY, admin_route, public_route
@@ -25,7 +25,6 @@ from hub.tokens import MalformedToken
 
 if TYPE_CHECKING:
     from hub.app import Hub
-    from hub.model import ActionSpec
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,8 @@ async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
         request.app[LOG_LIMIT_KEY].log(log, logging.INFO, "disconnect",
                                        "client %s disconnected during %s %s: %s",
                                        request.remote, request.method, request.path, err)
-        raise
+        return json_response({"error": {"code": "invalid_request",
+                                        "message": "the client disconnected"}}, status=400)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -185,14 +185,6 @@ async def post_action(request: web.Request) -> web.Response:
     return json_response(result)
 
 
-@functools.lru_cache(maxsize=1024)
-def _parameters_schema(spec: ActionSpec) -> dict[str, Any]:
-    try:
-        return voluptuous_openapi.convert(spec.schema)
-    except Exception:  # a custom validator the converter does not know
-        return {"type": "object"}
-
-
 async def action_catalog(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     principal = _principal(request)
@@ -217,7 +209,7 @@ async def action_catalog(request: web.Request) -> web.Response:
             actions.append({
                 "name": name,
                 "description": spec.description,
-                "parameters": _parameters_schema(spec),
+                "parameters": parameters_schema(spec),
                 "required": decision.required.name,
                 "allowed": decision.allowed,
             })

@@ -138,6 +138,20 @@ class HubHarness:
 HubFactory = Callable[..., Awaitable[HubHarness]]
 
 
+def _test_server_class() -> Any:
+    from aiohttp.test_utils import TestServer
+
+    from hub.http_errors import AppRunner
+
+    class JsonErrorTestServer(TestServer):
+        """The test server with `hub run`'s runner (aiohttp's own errors as JSON)."""
+
+        async def _make_runner(self, **kwargs: Any) -> Any:
+            return AppRunner(self.app, **kwargs)
+
+    return JsonErrorTestServer
+
+
 @pytest.fixture
 def manual_clock() -> ManualClock:
     return ManualClock()
@@ -152,12 +166,13 @@ async def hub_factory(tmp_path: Path) -> AsyncIterator[HubFactory]:
     temporary directory. `only` restricts entry-point loading like HUB_PLUGINS;
     `extra_plugins` registers plugin objects directly ({name: plugin}), for core tests.
     """
-    from aiohttp.test_utils import TestClient, TestServer, unused_port
+    from aiohttp.test_utils import TestClient, unused_port
 
     from hub.app import Hub
     from hub.config import load_config_data
     from hub.server import AccessLogger
 
+    _JsonErrorTestServer = _test_server_class()
     started: list[tuple[Any, Any]] = []
     counter = itertools.count()
 
@@ -180,7 +195,7 @@ async def hub_factory(tmp_path: Path) -> AsyncIterator[HubFactory]:
         port = unused_port()
         cfg.hub["port"] = port
         hub.hub_url = f"http://127.0.0.1:{port}"  # known to plugins before they start
-        server = TestServer(hub.web_app(), host="127.0.0.1", port=port)
+        server = _JsonErrorTestServer(hub.web_app(), host="127.0.0.1", port=port)
         await server.start_server(access_log_class=AccessLogger)  # as `hub run` logs
         client = TestClient(server)
         await client.start_server()

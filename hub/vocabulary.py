@@ -36,13 +36,37 @@ GROUP_ACTIONS = frozenset({"play", "pause", "stop", "next", "previous", "seek", 
 REPEAT_MODES = ("off", "all", "one")
 ENQUEUE_MODES = ("play", "next", "add", "replace")
 
-_volume = vol.All(vol.Coerce(int), vol.Range(min=0, max=100))
+def Integer(value: object) -> int:
+    """A JSON integer: `50` or `50.0`, never `true`, `"50"` or `50.5` (the catalog says
+    `{"type": "integer"}`, and that is the truth)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise vol.Invalid("expected an integer")
+
+
+def Number(value: object) -> float:
+    """A JSON number, as a float; never `true` or a numeric string."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise vol.Invalid("expected a number")
+
+
+Integer.__json_schema__ = {"type": "integer"}  # type: ignore[attr-defined]
+Number.__json_schema__ = {"type": "number"}  # type: ignore[attr-defined]
+
+_volume = vol.All(Integer, vol.Range(min=0, max=100))
 
 
 def _one_join_target(value: dict) -> dict:
     if ("group_members" in value) == ("leader" in value):
         raise vol.Invalid("give exactly one of group_members or leader")
     return value
+
+
+_one_join_target.__json_schema__ = {  # type: ignore[attr-defined]
+    "oneOf": [{"required": ["group_members"]}, {"required": ["leader"]}]}
 
 
 def _spec(name: str, description: str, schema: dict | None = None, **kw) -> ActionSpec:
@@ -61,7 +85,7 @@ STANDARD_ACTIONS: dict[str, ActionSpec] = {
             "seek",
             "Jump to a position in the current track.",
             {vol.Required("position", description="seconds from the start"): vol.All(
-                vol.Coerce(float), vol.Range(min=0))},
+                Number, vol.Range(min=0))},
         ),
         _spec(
             "volume_set",
@@ -72,7 +96,7 @@ STANDARD_ACTIONS: dict[str, ActionSpec] = {
             "volume_step",
             "Raise or lower the volume by a step.",
             {vol.Required("step", description="-100 to 100, negative lowers"): vol.All(
-                vol.Coerce(int), vol.Range(min=-100, max=100))},
+                Integer, vol.Range(min=-100, max=100))},
         ),
         _spec("mute", "Mute or unmute.", {vol.Required("muted"): bool}),
         _spec("shuffle_set", "Turn shuffle on or off.", {vol.Required("shuffle"): bool}),
@@ -106,8 +130,10 @@ STANDARD_ACTIONS: dict[str, ActionSpec] = {
                 vol.All(
                     {
                         vol.Optional("group_members", description="device ids to add"): vol.All(
-                            [str], vol.Length(min=1)),
-                        vol.Optional("leader", description="device id of the group leader"): str,
+                            [vol.All(str, vol.Length(min=1, max=256))],
+                            vol.Length(min=1, max=64)),
+                        vol.Optional("leader", description="device id of the group leader"):
+                            vol.All(str, vol.Length(min=1, max=256)),
                     },
                     _one_join_target,
                 )

@@ -19,6 +19,7 @@ from typing import Any
 import voluptuous as vol
 
 from hub.plugin import (
+    GROUP_ACTIONS,
     ActionSpec,
     Device,
     InvalidRequest,
@@ -34,9 +35,6 @@ ROOMS = ["Living Room", "Kitchen", "Bedroom", "Office", "Patio", "Bathroom", "Ha
 MAX_PLAYERS = 256
 CREDENTIAL = "api_key"
 
-# Transport actions act on the whole group, so a member hands them to its leader.
-GROUP_ACTIONS = {"play", "pause", "stop", "next", "previous", "seek", "play_media",
-                 "shuffle_set", "repeat_set", "select_source"}
 
 CONFIG_SCHEMA = vol.Schema(
     {
@@ -130,6 +128,31 @@ class DemoPlugin:
             self._publish(ctx, self.players[device_id])
         self._reschedule(ctx)
         return None
+
+    @hookimpl
+    def affected_devices(self, ctx: PluginContext, device: Device, action: str,
+                         params: dict[str, Any]) -> list[str] | None:
+        """The players an action changes, from the groups as this plugin keeps them: a
+        transport action on any member drives its whole group (it is handed to the leader);
+        `join` regroups the device's group, the leader's and each new member's; `unjoin`
+        changes the group the device leaves."""
+        player = self.players.get(device.id)
+        if player is None:
+            return None
+        group = self._group_ids(player)
+        if action in GROUP_ACTIONS or action == "unjoin":
+            return group
+        if action == "join":
+            targets = [params["leader"]] if "leader" in params else params["group_members"]
+            for target in targets:
+                other = self.players.get(target)
+                group += self._group_ids(other) if other is not None else [target]
+            return group
+        return [device.id]
+
+    def _group_ids(self, player: Player) -> list[str]:
+        return [player.device_id] + [m.device_id for m in self._members(self._leader_of(player))
+                                     if m is not player]
 
     def _apply(self, ctx: PluginContext, target: Player, acted_on: Player, action: str,
                params: dict[str, Any]) -> set[str]:
