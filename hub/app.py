@@ -57,7 +57,8 @@ class Hub:
         self.storage = Storage(self.data_dir, synchronous=config.hub.get("audit_sync", "normal"))
         self.vault = Vault(self.storage)
         self.tokens = TokenStore(self.storage, self.clock)
-        self.audit = AuditLog(self.storage, self.clock)
+        self.audit = AuditLog(self.storage, self.clock,
+                              retention=config.audit.get("retention"))
         self.governance = Governance(config.governance)
         if only_plugins is None and self.env.get("HUB_PLUGINS"):
             only_plugins = [p.strip() for p in self.env["HUB_PLUGINS"].split(",") if p.strip()]

@@ -14,6 +14,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import json
+import os
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -131,9 +132,22 @@ class VerifyResult:
     records: int
     head: str
     problems: list[str] = field(default_factory=list)
+    # Set when retention pruned the oldest records: the chain starts after record
+    # `start_seq`, whose hash `start_hash` the record `confirmed_by` (an audit_prune) holds.
+    start_seq: int = 0
+    start_hash: str = GENESIS
+    confirmed_by: int | None = None
+
+
+ANCHOR_KEY = "audit_anchor"  # meta: "<seq>:<hash>" of the newest pruned record
+PRUNE_ACTION = "audit_prune"
 
 
 CHECKPOINT_INTERVAL = 2.0  # seconds between WAL checkpoints, off the commit path
+# The WAL is truncated (checkpoint TRUNCATE) when the log has been idle for an interval, or
+# at once when it grows past this size under load; SQLite also trims it to this size after
+# each restart of the log (journal_size_limit).
+WAL_TRUNCATE_BYTES = 64 * 1024 * 1024
 
 
 class AuditLog:
@@ -147,8 +161,15 @@ class AuditLog:
     on the storage connection's own thread. With `audit_sync: full` every commit fsyncs, so
     the batch goes to a dedicated writer thread instead."""
 
-    def __init__(self, storage: Storage, clock: Clock) -> None:
+    def __init__(self, storage: Storage, clock: Clock,
+                 retention: dict[str, Any] | None = None) -> None:
         self._storage = storage
+        self._retention_config = retention
+        self._retention: asyncio.Task | None = None
+        # Held while a batch is written, and by maintenance that must not interleave with
+        # one (WAL truncation, retention); uncontended, it costs no loop turn.
+        self._exclusive = asyncio.Lock()
+        self.wal_truncations = 0
         self._clock = clock
         self._queue: asyncio.Queue[tuple[tuple, bytes, asyncio.Future]] = asyncio.Queue()
         self._seq = 0  # owned by the writer thread once started
@@ -174,26 +195,63 @@ class AuditLog:
         self._conn.execute(f"PRAGMA synchronous={self._storage.synchronous}")
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._conn.execute(f"PRAGMA journal_size_limit={WAL_TRUNCATE_BYTES}")
         self._task = asyncio.create_task(self._writer(), name="audit-writer")
         self._checkpoints = asyncio.create_task(self._checkpointer(), name="audit-checkpoint")
+        if self._retention_config:
+            from hub.retention import Retention
+
+            self._retention = asyncio.create_task(
+                Retention(self, self._clock, self._retention_config).run(),
+                name="audit-retention")
+
+    @property
+    def wal_bytes(self) -> int:
+        try:
+            return os.path.getsize(f"{self._storage.path}-wal")
+        except OSError:
+            return 0
 
     async def _checkpointer(self) -> None:
         written = self.records
+        truncated = True
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL)  # housekeeping on real time, not hub time
-            if self.records != written:
-                written = self.records
-                try:
-                    await self._storage.fetchone("PRAGMA wal_checkpoint(PASSIVE)")
-                except Exception:
-                    pass  # retried at the next interval; the WAL only grows meanwhile
+            try:
+                if self.records != written:
+                    written = self.records
+                    truncated = False
+                    if self.wal_bytes > WAL_TRUNCATE_BYTES:
+                        await self.truncate_wal()  # under load: a short pause of the writes
+                        truncated = True
+                    else:
+                        await self._storage.fetchone("PRAGMA wal_checkpoint(PASSIVE)")
+                elif not truncated:
+                    await self.truncate_wal()  # idle: give the disk back
+                    truncated = True
+            except Exception:
+                pass  # retried at the next interval; the WAL only grows meanwhile
+
+    async def run_exclusive(self, fn: Any, *args: Any) -> Any:
+        """Run `fn(conn, *args)` on the audit connection in a thread, between batches."""
+        async with self._exclusive:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._thread, fn, self._conn, *args)
+
+    async def truncate_wal(self) -> None:
+        """Checkpoint everything and truncate the WAL file to zero bytes."""
+        await self.run_exclusive(lambda conn: conn.execute(
+            "PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+        self.wal_truncations += 1
 
     async def stop(self) -> None:
         if self._task is None:
             return
         # Let queued records land before the connection closes.
         await self._queue.join()
-        for task in (self._task, self._checkpoints):
+        for task in (self._task, self._checkpoints, self._retention):
+            if task is None:
+                continue
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -202,7 +260,7 @@ class AuditLog:
             self._thread.shutdown(wait=True)
             self._thread = None
         if self._conn is not None:
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
             self._conn = None
 
@@ -250,10 +308,12 @@ class AuditLog:
                 batch.append(self._queue.get_nowait())
             rows = [(values, body) for values, body, _ in batch]
             try:
-                if self._inline:
-                    first = self._write_batch(rows)
-                else:
-                    first = await loop.run_in_executor(self._thread, self._write_batch, rows)
+                async with self._exclusive:
+                    if self._inline:
+                        first = self._write_batch(rows)
+                    else:
+                        first = await loop.run_in_executor(self._thread, self._write_batch,
+                                                           rows)
             except Exception as err:
                 for *_, fut in batch:
                     if not fut.done():
@@ -300,7 +360,26 @@ class AuditLog:
     async def verify(self, chunk: int = 5000) -> VerifyResult:
         problems: list[str] = []
         prev_hash, prev_seq, count = GENESIS, 0, 0
-        last = 0
+        confirmed_by = None
+        anchor = await self._storage.fetchone("SELECT value FROM meta WHERE key = ?",
+                                              (ANCHOR_KEY,))
+        if anchor is not None:
+            # Retention pruned records 1..N: start from the checkpoint, which must be
+            # confirmed by an audit_prune record inside the chain (so it cannot be moved).
+            seq_text, _, prev_hash = anchor["value"].partition(":")
+            prev_seq = int(seq_text)
+            row = await self._storage.fetchone(
+                "SELECT seq FROM audit WHERE action = ? AND record = 'decision' AND seq > ? "
+                "AND json_extract(params, '$.through_seq') = ? "
+                "AND json_extract(params, '$.through_hash') = ? ORDER BY seq LIMIT 1",
+                (PRUNE_ACTION, prev_seq, prev_seq, prev_hash))
+            if row is None:
+                problems.append(f"the retention checkpoint (records up to {prev_seq} pruned) "
+                                "is not confirmed by any audit_prune record in the chain")
+            else:
+                confirmed_by = row["seq"]
+        start_seq, start_hash = prev_seq, prev_hash
+        last = prev_seq
         while True:
             rows = await self._storage.fetchall(
                 f"SELECT seq, {', '.join(FIELDS)}, prev_hash, hash FROM audit "
@@ -330,7 +409,27 @@ class AuditLog:
                     f"{head_seq} (records removed from or added to the end)")
         elif count:
             problems.append("records exist but no head was recorded")
-        return VerifyResult(not problems, count, prev_hash, problems)
+        return VerifyResult(not problems, count, prev_hash, problems, start_seq, start_hash,
+                            confirmed_by)
+
+    async def export(self, *, since: float | None = None, chunk: int = 2000):
+        """Every record (oldest first, from `since` epoch seconds), as stored: with
+        `prev_hash` and `hash`, so an exported segment can be checked link by link."""
+        last = 0
+        while True:
+            sql = "SELECT * FROM audit WHERE seq > ?"
+            args: list[Any] = [last]
+            if since is not None:
+                sql += " AND ts >= ?"
+                args.append(since)
+            rows = await self._storage.fetchall(sql + " ORDER BY seq LIMIT ?", [*args, chunk])
+            if not rows:
+                return
+            for row in rows:
+                record = _as_dict(row)
+                record["prev_hash"] = row["prev_hash"]
+                yield record
+            last = rows[-1]["seq"]
 
 
 def _as_dict(row: Any) -> dict[str, Any]:

@@ -301,6 +301,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         audit = AuditLog(storage, SystemClock())
         if args.audit_cmd == "verify":
             result = await audit.verify()
+            if result.start_seq:
+                print(f"retention: records 1..{result.start_seq} were pruned; the chain starts "
+                      f"from the checkpoint {result.start_hash[:16]} "
+                      + (f"(confirmed by record {result.confirmed_by})"
+                         if result.confirmed_by else "(NOT confirmed)"))
             for problem in result.problems:
                 print(f"TAMPERED: {problem}")
             if result.ok:
@@ -308,6 +313,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 return 0
             print(f"FAILED: {len(result.problems)} problems in {result.records} records")
             return 1
+        if args.audit_cmd == "export":
+            from hub.server import parse_since
+
+            since = parse_since(args.since) if args.since else None
+            async for record in audit.export(since=since):
+                sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
+            return 0
         records = await audit.query(limit=args.n)
         for r in reversed(records):
             if args.json:
@@ -464,6 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
     asub = p.add_subparsers(dest="audit_cmd", required=True, metavar="ACTION")
     c = asub.add_parser("verify", help="check the hash chain (exit 1 when tampered)")
     _data_options(c)
+    c = asub.add_parser("export", help="print records as JSON lines, oldest first (with "
+                                       "their hashes), e.g. before retention prunes them")
+    _data_options(c)
+    c.add_argument("--since", help="epoch seconds or ISO 8601 time (default: everything)")
     c = asub.add_parser("tail", help="show the newest records")
     _data_options(c)
     c.add_argument("-n", type=int, default=20, help="how many records (default 20)")

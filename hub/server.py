@@ -246,7 +246,7 @@ async def post_discover(request: web.Request) -> web.Response:
     return json_response({"correlation_id": admin.correlation_id, "plugins": results})
 
 
-def _since(value: str) -> float:
+def parse_since(value: str) -> float:
     try:
         return float(value)
     except ValueError:
@@ -279,7 +279,7 @@ async def get_audit(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     limit = _int_query(request, "limit", 100, 1, 1000)
     before = _int_query(request, "before", None, 1, 2**62)
-    since = _since(request.query["since"]) if "since" in request.query else None
+    since = parse_since(request.query["since"]) if "since" in request.query else None
     records = await hub.audit.query(
         device=request.query.get("device"), principal=request.query.get("principal"),
         since=since, correlation_id=request.query.get("correlation_id"), before=before,
