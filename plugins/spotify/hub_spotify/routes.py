@@ -1,6 +1,7 @@
 """The plugin's HTTP routes, under /integrations/spotify/: start linking, and the callback.
 
-`authorize` is for the owner (the core checks the bearer token; we check ownership).
+`authorize` is administration: the core lets only the owner through and audits it
+(`spotify.authorize`, denials included).
 `callback` is public because Spotify sends the user's browser there without our token; the
 single-use state, bound to the principal who asked, is what authenticates it.
 """
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from hub.plugin import InvalidRequest, public_route
+from hub.plugin import InvalidRequest, admin_route, public_route
 from hub_spotify.config import callback_uri
 from hub_spotify.oauth import authorize_url
 
@@ -30,10 +31,10 @@ def page(status: int, title: str, text: str) -> web.Response:
 
 
 def build_routes(plugin: SpotifyPlugin) -> list[web.RouteDef]:
+    @admin_route("authorize")
     async def authorize(request: web.Request) -> web.Response:
         ctx = plugin.ctx
         principal = await ctx.authenticate(request)
-        ctx.require_owner(principal)
         redirect = callback_uri(ctx.config, ctx.hub_url)
         link = plugin.links.create(principal.id, redirect)
         url = authorize_url(
@@ -47,17 +48,19 @@ def build_routes(plugin: SpotifyPlugin) -> list[web.RouteDef]:
     async def callback(request: web.Request) -> web.Response:
         ctx = plugin.ctx
         query = request.query
+        # A caller that does identify itself must be the one who started the link; checked
+        # before the state is used up, so someone else's request cannot burn it.
+        principal = (await ctx.authenticate(request)
+                     if request.headers.get("Authorization") else None)
         link = plugin.links.consume(query.get("state"))
         if link is None:
             raise InvalidRequest(
                 "unknown, expired or already used state: start again with `hub spotify link`",
                 code="invalid_state")
-        if request.headers.get("Authorization"):
-            # A caller that does identify itself must be the one who started the link.
-            principal = await ctx.authenticate(request)
-            if principal.id != link.principal_id:
-                raise InvalidRequest("this link was started by another principal",
-                                     code="invalid_state")
+        if principal is not None and principal.id != link.principal_id:
+            plugin.links._pending[link.state] = link  # not this caller's: left unused
+            raise InvalidRequest("this link was started by another principal",
+                                 code="invalid_state")
         error = query.get("error")
         if error:
             message = ("You declined access in Spotify, so nothing was linked."

@@ -69,6 +69,9 @@ async def test_authorize_is_for_the_owner_only(hub_factory, fake_url, clock):
     status, body = await harness.request("GET", "/integrations/spotify/authorize",
                                          token=agent, allow_redirects=False)
     assert status == 403, body
+    # Audited like every administrative request, the denial included.
+    records = await harness.hub.audit.query(principal="agent")
+    assert [(r["action"], r["decision"]) for r in records] == [("spotify.authorize", "deny")]
 
 
 async def test_wrong_reused_or_expired_state_is_refused_and_stores_nothing(
@@ -99,6 +102,9 @@ async def test_state_is_bound_to_the_principal_who_started(
                                          token=other, params=query)
     assert status == 400 and body["error"]["code"] == "invalid_state"
     assert await linked_accounts(harness) == []
+    # The wrong principal did not use the state up: the browser that started it still can.
+    status, _ = await callback(harness, query)
+    assert status == 200 and len(await linked_accounts(harness)) == 1
 
 
 async def test_access_denied_gives_a_clear_page(hub_factory, fake, fake_url, clock, browser):
