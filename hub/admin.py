@@ -14,10 +14,9 @@ offline token commands all use it; none writes its own decision/outcome pair.
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
-from hub.audit import AuditLog, redact
+from hub.audit import AuditLog, new_correlation_id, redact
 from hub.errors import ConfigError, Forbidden, HubError
 from hub.governance import Decision
 from hub.model import Principal
@@ -42,7 +41,7 @@ class AdminRequest:
         self._audit = audit
         self.decision = decision
         self.principal = principal
-        self.correlation_id = os.urandom(16).hex()
+        self.correlation_id = new_correlation_id()
         self._record: dict[str, Any] = {
             "correlation_id": self.correlation_id,
             **(principal_fields if principal_fields is not None else {
@@ -79,6 +78,6 @@ class AdminRequest:
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         outcome = {"outcome": "ok"} if exc is None else {"outcome": "error",
                                                          "error": error_text(exc)}
-        # Shielded: a cancelled request still gets the outcome record its decision promised.
-        await asyncio.shield(self._audit.write_nowait(record="outcome", **outcome,
-                                                      **self._record))
+        # Queued at once, so a cancelled request still gets the outcome record its decision
+        # promised, even if it stops waiting for the commit.
+        await self._audit.write(record="outcome", **outcome, **self._record)

@@ -140,7 +140,10 @@ class Hub:
                 version = await self.storage.data_version()
                 if version != self._data_version:
                     self._data_version = version
-                    await self.tokens.load()
+                    # The audit writer's own commits change data_version too (every second
+                    # under load): reload only when the tokens table itself changed.
+                    if await self.tokens.changed():
+                        await self.tokens.load()
             except Exception:
                 log.warning("token watch failed", exc_info=True)
 

@@ -20,8 +20,6 @@ take `Pipeline.admin` (hub.admin).
 
 from __future__ import annotations
 
-import asyncio
-import os
 import time
 from typing import Any, NoReturn
 
@@ -29,7 +27,7 @@ import voluptuous as vol
 
 from hub import blast_radius, boundary
 from hub.admin import AdminRequest, error_text
-from hub.audit import AuditLog, redact
+from hub.audit import AuditLog, new_correlation_id, redact
 from hub.clock import Clock, SystemClock
 from hub.errors import (
     DeviceUnavailable,
@@ -101,7 +99,7 @@ class Pipeline:
         automation's run id and step."""
         started = time.perf_counter()
         record: dict[str, Any] = {
-            "correlation_id": os.urandom(16).hex(),
+            "correlation_id": new_correlation_id(),
             "principal": principal.name,
             "principal_kind": principal.kind,
             "maturity": principal.maturity.name if principal.maturity else None,
@@ -155,13 +153,13 @@ class Pipeline:
                 answer = self._answer(record, device, action, result)
                 outcome = {"outcome": "ok"}
         except BaseException as err:
-            await asyncio.shield(self._audit.write_nowait(
-                record="outcome", outcome="error", error=error_text(err),
-                duration_ms=_ms(started), **record))
+            # Queued at once: committed even if this task is cancelled while it waits.
+            await self._audit.write(record="outcome", outcome="error", error=error_text(err),
+                                    duration_ms=_ms(started), **record)
             self._publish(record, "error", err.code if isinstance(err, HubError) else "error")
             raise
-        await asyncio.shield(self._audit.write_nowait(
-            record="outcome", duration_ms=_ms(started), **outcome, **record))
+        await self._audit.write(record="outcome", duration_ms=_ms(started), **outcome,
+                                **record)
         if not dry_run:
             self._publish(record, "ok", None)
         return answer
@@ -170,7 +168,7 @@ class Pipeline:
                      source: str = "rest") -> NoReturn:
         """Audit an action request refused before it could be read (a body that is not JSON,
         not an object, with unknown fields) like any invalid one, then raise `err`."""
-        record = {"correlation_id": os.urandom(16).hex(), "principal": principal.name,
+        record = {"correlation_id": new_correlation_id(), "principal": principal.name,
                   "principal_kind": principal.kind,
                   "maturity": principal.maturity.name if principal.maturity else None,
                   "source": source, "device": None, "action": None}

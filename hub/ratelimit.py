@@ -13,10 +13,10 @@ Allowed requests are never limited here.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.audit import new_correlation_id
 from hub.clock import Clock
 
 DEFAULT_LIMIT = 30
@@ -74,7 +74,7 @@ class RefusalLimiter:
             return Verdict(True)
         retry = max(0.0, win.start + self.window - now)
         if win.tripped is None:
-            win.tripped = os.urandom(16).hex()
+            win.tripped = new_correlation_id()
             return Verdict(False, retry, win.tripped)
         win.suppressed += 1
         return Verdict(False, retry)

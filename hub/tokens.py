@@ -36,6 +36,11 @@ class MalformedToken(Unauthenticated):
 MAX_TOKEN_CHARS = 512
 
 
+# Changes whenever a token is created, revoked or deleted (by this process or the CLI).
+_FINGERPRINT = ("SELECT count(*), total(revoked_at), max(rowid), total(length(token_hash)) "
+                "FROM tokens")
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -46,8 +51,16 @@ class TokenStore:
         self._clock = clock
         self._by_hash: dict[str, Principal] = {}
         self._revoke_listeners: list[Callable[[str], None]] = []
+        self._fingerprint: tuple | None = None
+
+    async def changed(self) -> bool:
+        """Whether the tokens table differs from what `load` last saw (cheap: one row)."""
+        row = await self._storage.fetchone(_FINGERPRINT)
+        return tuple(row) != self._fingerprint if row is not None else True
 
     async def load(self) -> None:
+        row = await self._storage.fetchone(_FINGERPRINT)
+        self._fingerprint = tuple(row) if row is not None else None
         rows = await self._storage.fetchall(
             "SELECT id, name, kind, maturity, token_hash FROM tokens WHERE revoked_at IS NULL")
         fresh = {r["token_hash"]: _principal(r) for r in rows}
