@@ -3,8 +3,6 @@ item 2). The group bypass: a device no one may change cannot be reached through 
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from hub.plugin import Device, PluginInfo, hookimpl, standard_actions
@@ -12,13 +10,8 @@ from hub.plugin import Device, PluginInfo, hookimpl, standard_actions
 RULE = {"device": "demo.player_1", "require": "NOBODY", "reason": "the baby sleeps"}
 
 
-def _audit(harness) -> list[dict]:
-    db = sqlite3.connect(harness.hub.storage.path)
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT * FROM audit ORDER BY seq")]
-    finally:
-        db.close()
+async def _newest(harness, limit: int = 1) -> list[dict]:
+    return await harness.hub.audit.query(limit=limit)
 
 
 async def test_the_group_bypass_is_denied(hub_factory):
@@ -36,9 +29,9 @@ async def test_the_group_bypass_is_denied(hub_factory):
     assert "the baby sleeps" in body["error"]["message"]
     player_2 = await harness.device("demo.player_2")
     assert player_2["attributes"]["group_members"] == ["demo.player_2"]
-    denied = _audit(harness)[-1]
+    denied = (await _newest(harness))[0]
     assert denied["decision"] == "deny" and denied["device"] == "demo.player_2"
-    assert denied["affected"] == '["demo.player_2","demo.player_1"]'
+    assert denied["affected"] == ["demo.player_2", "demo.player_1"]
 
     # Grouped before the rule existed: a transport action on the member is denied too.
     harness.hub.governance.load({})
@@ -61,8 +54,7 @@ async def test_an_allowed_group_action_lists_every_affected_device(hub_factory):
     status, body = await harness.act("demo.player_3", "pause")
     assert status == 200
     assert body["affected"] == ["demo.player_3", "demo.player_1", "demo.player_2"]
-    decision, outcome = [r for r in _audit(harness)
-                         if r["correlation_id"] == body["correlation_id"]]
+    outcome, decision = await harness.hub.audit.query(correlation_id=body["correlation_id"])
     assert decision["affected"] == outcome["affected"]
     assert "also allowed on demo.player_1, demo.player_2" in decision["reason"]
 
@@ -121,7 +113,7 @@ async def test_a_plugin_answering_junk_refuses_the_action(hub_factory, answer):
     assert body["error"]["code"] == "plugin_error"
     assert "could not say which devices" in body["error"]["message"]
     assert plugin.acted == []
-    refused = _audit(harness)[-1]
+    refused = (await _newest(harness))[0]
     assert (refused["record"], refused["decision"]) == ("decision", "error")
 
 
