@@ -131,8 +131,25 @@ def encode_record(record: dict[str, Any]) -> tuple[tuple, bytes]:
         value = record.get(name)
         if value is not None and not isinstance(value, str):
             record[name] = _encode_json(value, MAX_PARAMS_BYTES if name == "params" else None)
-    values = tuple(_text(record.get(name), TEXT_LIMITS.get(name)) for name in FIELDS)
+    values = tuple(map(record.get, FIELDS))
+    if not _plain(values, record):
+        values = tuple(_text(record.get(name), TEXT_LIMITS.get(name)) for name in FIELDS)
     return values, record_body(values)
+
+
+_PLAIN_TYPES = frozenset({str, int, float, type(None)})
+
+
+def _plain(values: tuple, record: dict[str, Any]) -> bool:
+    """The common case, checked in a few C-level passes: numbers and ASCII text within the
+    limits, to be stored as they are."""
+    if not set(map(type, values)) <= _PLAIN_TYPES:
+        return False
+    for name, limit in TEXT_LIMITS.items():
+        value = record.get(name)
+        if value is not None and len(value) > limit:
+            return False
+    return "".join([v for v in values if type(v) is str]).isascii()
 
 
 @dataclass
@@ -313,6 +330,11 @@ class AuditLog:
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
+            # One more loop turn before writing: the handlers woken in this turn queue their
+            # records too, so a commit carries about twice as many (SQLite's cost per record
+            # falls with the batch: ~57 us at 4, ~34 at 16, ~25 at 64), for one loop turn of
+            # latency.
+            await asyncio.sleep(0)
             while not self._queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
             rows = [(values, body) for values, body, _ in batch]

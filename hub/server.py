@@ -169,7 +169,22 @@ async def get_device(request: web.Request) -> web.Response:
     if device is None:
         raise NotFound(f"unknown device {request.match_info['device_id']!r}",
                        code="unknown_device")
-    return json_response(device.snapshot())
+    return _snapshot_response(device.snapshot())
+
+
+# The encoded body of the newest snapshots, by snapshot identity: a snapshot is rebuilt (a new
+# dict) on every change, so an unchanged device is encoded once, not once per read.
+_ENCODED: dict[int, tuple[dict[str, Any], bytes]] = {}
+
+
+def _snapshot_response(snapshot: dict[str, Any]) -> web.Response:
+    cached = _ENCODED.get(id(snapshot))
+    if cached is None or cached[0] is not snapshot:
+        if len(_ENCODED) > 4096:
+            _ENCODED.clear()
+        cached = _ENCODED[id(snapshot)] = (
+            snapshot, orjson.dumps(snapshot, default=str, option=_ORJSON_OPTIONS))
+    return web.Response(body=cached[1], content_type="application/json")
 
 
 async def post_action(request: web.Request) -> web.Response:
