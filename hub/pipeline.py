@@ -236,6 +236,23 @@ class Pipeline:
         return Decision(True, decision.required,
                         f"{decision.reason}; also allowed on {', '.join(affected[1:])}")
 
+    def catalog_decision(self, principal: Principal, device: Device, action: str,
+                         spec: ActionSpec) -> Decision:
+        """What `GET /actions/catalog` shows as `allowed`: the decision on the device and, for
+        an action that takes no parameters, on its blast radius (a transport action on a
+        grouped player); one whose radius depends on its parameters is decided per request."""
+        affected = [device.id]
+        try:
+            params = spec.schema({})
+        except vol.Invalid:
+            pass
+        else:
+            try:
+                affected = self._affected(device, action, params)
+            except HubError:
+                pass  # a failing plugin refuses the request itself, with its reason
+        return self._decide(principal, device, action, spec, affected)
+
     async def _dispatch(self, record: dict[str, Any], device: Device, action: str,
                         params: dict[str, Any]) -> Any:
         """The owning plugin's act, under the correlation id its state changes will carry."""

@@ -219,8 +219,7 @@ async def action_catalog(request: web.Request) -> web.Response:
             spec = plugin.info.actions.get(name)
             if spec is None:
                 continue
-            decision = hub.governance.decide(principal, device.plugin, device.id, name,
-                                             spec.required)
+            decision = hub.pipeline.catalog_decision(principal, device, name, spec)
             actions.append({
                 "name": name,
                 "description": spec.description,

@@ -41,6 +41,10 @@ async def test_the_group_bypass_is_denied(hub_factory):
     status, body = await harness.act("demo.player_2", "pause", token=agent)
     assert status == 403 and "also changes demo.player_1" in body["error"]["message"]
     assert (await harness.device("demo.player_1"))["state"] == "playing"
+    # The catalog tells the agent before it tries.
+    _, catalog = await harness.get("/actions/catalog?device=demo.player_2", token=agent)
+    allowed = {a["name"]: a["allowed"] for a in catalog["devices"][0]["actions"]}
+    assert allowed["pause"] is False and allowed["volume_set"] is True
     # What changes only the member itself stays allowed.
     status, body = await harness.act("demo.player_2", "volume_set", {"volume": 10},
                                      token=agent)

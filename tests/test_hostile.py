@@ -406,3 +406,16 @@ async def test_state_changed_events_carry_the_correlation_id(hub_factory):
     assert status == 200
     event = json.loads((await ws.receive(timeout=RECEIVE)).data)["event"]
     assert event["data"]["correlation_id"] == body["correlation_id"]
+
+
+# -- 7: hub run says which plugin it could not configure ------------------------------------
+
+
+async def test_hub_run_prints_each_plugin_config_error_with_file_and_line(hub_process):
+    hub = hub_process(players=1)
+    hub.config.write_text(hub.config.read_text().replace("players: 1", "players: 0"))
+    await hub.start()  # it still serves (health answers), with no plugin
+    out = hub.stop()
+    line = next(x for x in out.splitlines() if x.startswith("plugin demo:"))
+    assert f"{hub.config}:" in line and "plugins.demo.players" in line, out
+    assert "Plugins: none" in out
