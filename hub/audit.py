@@ -63,16 +63,19 @@ def new_correlation_id() -> str:
     return f"{time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF:012x}{os.urandom(10).hex()}"
 
 
-def redact(params: Any, secret_names: frozenset[str] = frozenset()) -> Any:
-    """A copy of `params` with secret-looking values replaced (recursively)."""
+def redact(params: Any, secret_names: frozenset[str] = frozenset(), _depth: int = 0) -> Any:
+    """A copy of `params` with secret-looking values replaced (recursively). Below 40
+    levels (only an in-process caller can nest that deep) the rest is left out."""
+    if _depth > 40:
+        return "<nested too deep>"
     if isinstance(params, dict):
         return {
             k: REDACTED if (k in secret_names or _SECRET_NAME.search(str(k)))
-            else redact(v, secret_names)
+            else redact(v, secret_names, _depth + 1)
             for k, v in params.items()
         }
     if isinstance(params, list):
-        return [redact(v, secret_names) for v in params]
+        return [redact(v, secret_names, _depth + 1) for v in params]
     return params
 
 
@@ -313,6 +316,7 @@ class AuditLog:
             rows.append((seq, *values, prev, digest))
             prev = digest
         conn = self._conn
+        assert conn is not None, "the audit log is not started"
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(_INSERT, rows)
@@ -369,7 +373,8 @@ class AuditLog:
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         """Newest first; page with `before=<seq of the last record seen>`."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         for column, value in (("device", device), ("principal", principal),
                               ("correlation_id", correlation_id)):
             if value is not None:
