@@ -252,3 +252,60 @@ async def test_access_log_never_carries_credentials(harness, caplog):
     assert any("/webhooks/<redacted> 404" in line for line in lines), lines
     assert not [line for line in lines if "abc123" in line or "AbCdEfGh" in line]
     assert harness.owner_token not in caplog.text
+
+
+class Administered:
+    """A plugin with administrative routes: one marked, one using ctx.admin after reading
+    its body."""
+
+    @hookimpl
+    def describe(self):
+        return PluginInfo()
+
+    @hookimpl
+    def routes(self, ctx):
+        from aiohttp import web
+
+        from hub.plugin import InvalidRequest, admin_route
+
+        @admin_route("forget", target="what")
+        async def forget(request):
+            return web.json_response({"forgotten": request.match_info["what"]})
+
+        async def link(request):
+            principal = await ctx.authenticate(request)
+            body = await request.json()
+            async with ctx.admin(principal, "link", params={"market": body.get("market")}):
+                if body.get("market") == "XX":
+                    raise InvalidRequest("no such market", code="invalid_market")
+            return web.json_response({"linked": True})
+
+        return [web.delete("/forget/{what}", forget), web.post("/link", link)]
+
+
+async def test_plugin_admin_requests_take_the_one_admin_path(hub_factory):
+    harness = await hub_factory({"plugins": {"adm": {}}}, only=[],
+                                extra_plugins={"adm": Administered()})
+    agent = await harness.token("bot", maturity="AUTONOMOUS")
+    assert (await harness.request("DELETE", "/integrations/adm/forget/cache"))[0] == 200
+    status, body = await harness.request("DELETE", "/integrations/adm/forget/cache",
+                                         token=agent)
+    assert status == 403 and body["error"]["required"] == "OWNER"
+    assert (await harness.request("POST", "/integrations/adm/link", json={"market": "SE"}))[0] \
+        == 200
+    status, body = await harness.request("POST", "/integrations/adm/link", json={"market": "XX"})
+    assert status == 400 and body["error"]["code"] == "invalid_market"
+    status, _ = await harness.request("POST", "/integrations/adm/link", token=agent,
+                                      json={"market": "SE"})
+    assert status == 403
+    records = list(reversed(await harness.hub.audit.query(limit=20)))
+    seen = [(r["action"], r["principal"], r["decision"] or r["outcome"], r["device"])
+            for r in records]
+    assert seen == [
+        ("adm.forget", "owner", "allow", "cache"), ("adm.forget", "owner", "ok", "cache"),
+        ("adm.forget", "bot", "deny", "cache"),
+        ("adm.link", "owner", "allow", None), ("adm.link", "owner", "ok", None),
+        ("adm.link", "owner", "allow", None), ("adm.link", "owner", "error", None),
+        ("adm.link", "bot", "deny", None)]
+    assert records[6]["error"] == "invalid_market: no such market"
+    assert records[3]["params"] == {"market": "SE"}
