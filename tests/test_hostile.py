@@ -419,3 +419,15 @@ async def test_hub_run_prints_each_plugin_config_error_with_file_and_line(hub_pr
     line = next(x for x in out.splitlines() if x.startswith("plugin demo:"))
     assert f"{hub.config}:" in line and "plugins.demo.players" in line, out
     assert "Plugins: none" in out
+
+
+def test_the_cli_refuses_parameters_that_are_not_unicode(capsys):
+    # A non-UTF-8 byte on the command line reaches Python as a lone surrogate.
+    code = hub_cli(["act", "demo.player_1", "select_source", "source=\udcff",
+                    "--url", "http://127.0.0.1:9", "--token", "hub_x"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "not valid Unicode" in err and "Traceback" not in err
+    code = hub_cli(["act", "demo.player_1\x1b[2K", "play", "--url", "http://127.0.0.1:9",
+                    "--token", "hub_x"])
+    assert code == 1 and "control characters" in capsys.readouterr().err
