@@ -60,13 +60,20 @@ from hub.model import (
     Principal,
 )
 from hub.tasks import OwnedTasks
-from hub.vocabulary import ENQUEUE_MODES, REPEAT_MODES, STANDARD_ACTIONS, standard_actions
+from hub.vocabulary import (
+    ENQUEUE_MODES,
+    MEDIA_ID_MAX,
+    REPEAT_MODES,
+    STANDARD_ACTIONS,
+    standard_actions,
+)
 
 if TYPE_CHECKING:
     import aiohttp
 
 __all__ = [
     "ENQUEUE_MODES",
+    "MEDIA_ID_MAX",
     "MEDIA_TYPES",
     "PRINCIPAL_KEY",
     "REPEAT_MODES",
