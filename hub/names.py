@@ -42,13 +42,25 @@ _APOSTROPHES = re.compile(r"['\u2019\u02bc`]")
 _NON_WORD = re.compile(r"[^\w]+|_")
 
 
+# Letters that Unicode does not decompose into a base letter and an accent.
+_LETTERS = str.maketrans({"ø": "o", "Ø": "o", "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe",
+                          "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "þ": "th", "Þ": "th"})
+
+
+def fold(text: str) -> str:
+    """A text as people compare it: case and accents folded ("Søren Åberg" -> "soren aberg"),
+    apostrophes dropped ("Bob's" -> "bobs"), any other punctuation a space. Exported by
+    hub.plugin for plugins' own search."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join(t for t in _NON_WORD.split(_APOSTROPHES.sub("", plain)) if t)
+
+
 @functools.lru_cache(maxsize=4096)
 def words(text: str) -> tuple[str, ...]:
-    """The comparable words of a name: no accents, case folded, apostrophes dropped, filler
-    words removed (unless nothing else is left)."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    tokens = [t for t in _NON_WORD.split(_APOSTROPHES.sub("", plain)) if t]
+    """The comparable words of a name (`fold`), filler words removed unless nothing else is
+    left."""
+    tokens = fold(text).split()
     kept = [t for t in tokens if t not in FILLER]
     return tuple(kept or tokens)
 

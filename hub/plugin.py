@@ -59,6 +59,7 @@ from hub.model import (
     PluginInfo,
     Principal,
 )
+from hub.names import fold
 from hub.tasks import OwnedTasks
 from hub.vocabulary import (
     ENQUEUE_MODES,
@@ -102,6 +103,7 @@ __all__ = [
     "Unauthenticated",
     "UpstreamError",
     "VaultHandle",
+    "fold",
     "hookimpl",
     "public_route",
     "standard_actions",

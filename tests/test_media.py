@@ -154,7 +154,8 @@ async def test_search_browse_and_play_with_the_demo(hub_factory):
     assert set(folders) >= {"Artists", "Albums", "Playlists", "Radio", "Tracks"}
     assert all(c["can_expand"] and not c["can_play"] for c in folders.values())
 
-    albums = await _ok(harness, f"/media/browse?device=demo.player_1&item={folders['Albums']['id']}")
+    albums_id = folders["Albums"]["id"]
+    albums = await _ok(harness, f"/media/browse?device=demo.player_1&item={albums_id}")
     tides = next(a for a in albums["children"] if a["title"] == "Tides")
     tracks = await _ok(harness, f"/media/browse?device=demo.player_1&item={tides['id']}")
     assert tracks["item"]["id"] == tides["id"]
@@ -271,7 +272,7 @@ async def test_what_plugins_return_is_checked(hub_factory):
     assert body["errors"][0]["plugin"] == "toolong"
     assert body["errors"][0]["code"] == "invalid_media"
     # An id at the limit is accepted unchanged by play_media.
-    status, answer = await harness.act("longok.box", "play_media",
+    status, _ = await harness.act("longok.box", "play_media",
                                        {"media_id": body["results"][0]["id"]})
     assert status == 200 and long_ok.played == [body["results"][0]["id"]]
 
@@ -423,7 +424,7 @@ async def test_catalog_lists_browse_and_search_with_schemas(hub_factory):
     # The schemas say what the handlers accept: every property is taken, nothing else.
     for op in ops.values():
         unknown = {"device": "demo.player_1", "q": "x", "zzz": 1}
-        with pytest.raises(Exception, match="unknown parameters .*'zzz'"):
+        with pytest.raises(Exception, match=r"unknown parameters .*'zzz'"):
             media_module._fields(unknown, op["parameters"])
         media_module._fields({k: None for k in op["parameters"]["properties"]},
                              op["parameters"])

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import html
-import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hub.plugin import BrowseResult, InvalidRequest, MediaItem, NotFound
+from hub.plugin import BrowseResult, InvalidRequest, MediaItem, NotFound, fold
 
 PAGE_SIZE = 25
 
@@ -87,13 +85,6 @@ class Track:
     artist: str | None = None
     album: str | None = None
     duration: float | None = None
-
-
-def fold(text: str) -> str:
-    """Case- and accent-insensitive form of a text, for search."""
-    plain = "".join(c for c in unicodedata.normalize("NFKD", text)
-                    if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w]+", " ", plain.casefold().replace("'", "")).split())
 
 
 def track(number: int) -> Track:
