@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import logging
 import math
@@ -56,6 +57,7 @@ CACHE_ENTRIES = 512
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_UNFIT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # either of the two above
 _DIGITS = re.compile("[0-9]{1,6}")
 
 _DEVICE_REF = {"type": "string", "minLength": 1, "maxLength": names.MAX_REF,
@@ -198,29 +200,26 @@ def _show(value: Any) -> str:
 def _plugin_text(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise _Junk(f"{what} is a {type(value).__name__}, not a string")
-    value = _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", value)).strip()
+    if _UNFIT.search(value):
+        value = _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", value))
+    value = value.strip()
     return value[:MAX_TEXT - 1] + "\u2026" if len(value) > MAX_TEXT else value
 
 
-def _thumbnail(value: Any, where: str) -> str | None:
-    if value is None:
-        return None
-    problem = None
-    if not isinstance(value, str) or not value or len(value) > MAX_URL:
-        problem = "is not a string of at most 2048 characters"
-    elif _CONTROL.search(value) or _SURROGATE.search(value) or " " in value:
-        problem = "contains spaces or control characters"
-    else:
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 (raises ValueError for a bad port)
-        except ValueError:
-            parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            problem = "is not an absolute http(s) URL"
-    if problem:
-        raise _Junk(f"{where}: thumbnail {_show(value)} {problem}")
-    return value
+@functools.lru_cache(maxsize=2048)  # covers repeat: one album's art on each of its tracks
+def _url_problem(value: str) -> str | None:
+    if not value or len(value) > MAX_URL:
+        return "is not a string of at most 2048 characters"
+    if _UNFIT.search(value) or " " in value:
+        return "contains spaces or control characters"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        return "is not an absolute http(s) URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an absolute http(s) URL"
+    return None
 
 
 def media_item(item: Any, plugin: str) -> dict[str, Any]:
@@ -231,31 +230,42 @@ def media_item(item: Any, plugin: str) -> dict[str, Any]:
         raise _Junk(f"gave a {type(item).__name__}, not a MediaItem")
     item_id = item.id
     if (not isinstance(item_id, str) or not item_id or len(item_id) > MEDIA_ID_MAX
-            or _CONTROL.search(item_id) or _SURROGATE.search(item_id)):
+            or _UNFIT.search(item_id)):
         raise _Junk(f"item id {_show(item_id)} is not 1 to {MEDIA_ID_MAX} characters of text "
                     "without control characters")
-    where = f"item {_show(item_id)}"
+    try:
+        return _checked(item, plugin)
+    except _Junk as err:
+        raise _Junk(f"item {_show(item_id)}: {err}") from None
+
+
+def _checked(item: MediaItem, plugin: str) -> dict[str, Any]:
     if item.type not in MEDIA_TYPES:
-        raise _Junk(f"{where}: type {_show(item.type)} is not one of {', '.join(MEDIA_TYPES)}")
-    title = _plugin_text(item.title, f"{where}: title")
+        raise _Junk(f"type {_show(item.type)} is not one of {', '.join(MEDIA_TYPES)}")
+    title = _plugin_text(item.title, "title")
     if not title:
-        raise _Junk(f"{where}: empty title")
-    subtitle = None if item.subtitle is None else (
-        _plugin_text(item.subtitle, f"{where}: subtitle") or None)
+        raise _Junk("empty title")
+    subtitle = None if item.subtitle is None else (_plugin_text(item.subtitle, "subtitle")
+                                                   or None)
     duration = item.duration
     if duration is not None and (isinstance(duration, bool) or not isinstance(
             duration, (int, float)) or not math.isfinite(duration) or duration < 0):
-        raise _Junk(f"{where}: duration {_show(duration)} is not a number of seconds")
-    for flag in ("can_play", "can_expand"):
-        if not isinstance(getattr(item, flag), bool):
-            raise _Junk(f"{where}: {flag} is not true or false")
+        raise _Junk(f"duration {_show(duration)} is not a number of seconds")
+    thumbnail = item.thumbnail
+    if thumbnail is not None:
+        problem = (_url_problem(thumbnail) if isinstance(thumbnail, str)
+                   else "is not a string of at most 2048 characters")
+        if problem:
+            raise _Junk(f"thumbnail {_show(thumbnail)} {problem}")
+    if item.can_play.__class__ is not bool or item.can_expand.__class__ is not bool:
+        raise _Junk("can_play and can_expand must be true or false")
     return {
-        "id": item_id,
+        "id": item.id,
         "title": title,
         "type": item.type,
         "subtitle": subtitle,
         "duration": duration,
-        "thumbnail": _thumbnail(item.thumbnail, where),
+        "thumbnail": thumbnail,
         "can_play": item.can_play,
         "can_expand": item.can_expand,
         "plugin": plugin,
@@ -295,13 +305,21 @@ class _Cache:
         self._pending: dict[tuple, asyncio.Task] = {}
         self._generation: collections.Counter[str] = collections.Counter()
 
-    async def get(self, key: tuple, call: Callable[[], Awaitable[tuple[Any, float]]]) -> Any:
+    async def get(self, key: tuple, call: Callable[[], Awaitable[tuple[Any, float]]], *,
+                  shared: bool = True) -> Any:
+        """The answer kept for `key`, else `call()`'s (kept for the ttl it gives). `shared`
+        False (a plugin that forbids caching): no call is shared, which saves a task."""
         entry = self._entries.get(key)
         if entry is not None:
             if entry[0] > self._now():
                 self._entries.move_to_end(key)
                 return entry[1]
             del self._entries[key]
+        if not shared:
+            generation = self._generation[key[0]]
+            value, ttl = await call()
+            self._keep(key, generation, value, ttl)
+            return value
         task = self._pending.get(key)
         if task is None:
             task = asyncio.create_task(call(), name=f"media:{key[0]}:{key[1]}")
@@ -318,7 +336,9 @@ class _Cache:
             del self._pending[key]
         if task.cancelled() or task.exception() is not None:
             return  # errors are never kept
-        value, ttl = task.result()
+        self._keep(key, generation, *task.result())
+
+    def _keep(self, key: tuple, generation: int, value: Any, ttl: float) -> None:
         if ttl > 0 and self._generation[key[0]] == generation:
             self._entries[key] = (self._now() + ttl, value)
             self._entries.move_to_end(key)
@@ -385,8 +405,7 @@ class MediaLibrary:
                     raise _Junk(f"gave a {type(result).__name__}, not a BrowseResult")
                 if result.cursor is not None and (
                         not isinstance(result.cursor, str) or not result.cursor
-                        or len(result.cursor) > MAX_CURSOR or _CONTROL.search(result.cursor)
-                        or _SURROGATE.search(result.cursor)):
+                        or len(result.cursor) > MAX_CURSOR or _UNFIT.search(result.cursor)):
                     raise _Junk(f"cursor {_show(result.cursor)} is not 1 to {MAX_CURSOR} "
                                 "characters of text")
                 answer = {"item": media_item(result.item, plugin.name),
@@ -396,7 +415,8 @@ class MediaLibrary:
                 raise self._junk(plugin, BROWSE, err, device) from None
             return answer, _ttl(result.cache_ttl, plugin.info.media_cache_ttl)
 
-        return await self.cache.get((plugin.name, BROWSE, device.id, item, cursor), call)
+        return await self.cache.get((plugin.name, BROWSE, device.id, item, cursor), call,
+                                    shared=plugin.info.media_cache_ttl > 0)
 
     # -- search --------------------------------------------------------------------------------
 
@@ -472,7 +492,7 @@ class MediaLibrary:
         key = (plugin.name, SEARCH, device.id if device else None, query,
                tuple(sorted(types)) if types else None, limit)
         try:
-            return await self.cache.get(key, call)
+            return await self.cache.get(key, call, shared=plugin.info.media_cache_ttl > 0)
         except HubError as err:
             return err
 

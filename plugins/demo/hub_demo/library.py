@@ -234,7 +234,7 @@ class Library:
     # -- search ------------------------------------------------------------------------------
 
     def _build_index(self) -> list[tuple[str, str, str]]:
-        """(type, id, folded words to match) for everything searchable."""
+        """(type, id, " " + folded words to match) for everything searchable."""
         rows = [("artist", f"demo:artist:{i + 1}", name) for i, name in enumerate(ARTISTS)]
         rows += [("album", f"demo:album:{i + 1}", f"{title} {ARTISTS[artist]}")
                  for i, (title, artist, _) in enumerate(ALBUMS)]
@@ -245,26 +245,25 @@ class Library:
         rows += [("track", f"demo:track:{n}",
                   f"{title} {ARTISTS[ALBUMS[album][1]]} {ALBUMS[album][0]}")
                  for n, (title, album, _) in enumerate(TRACKS, 1)]
-        return [(kind, media_id, fold(text)) for kind, media_id, text in rows]
+        return [(kind, media_id, " " + fold(text)) for kind, media_id, text in rows]
 
     def search(self, query: str, types: frozenset[str] | None, limit: int) -> list[MediaItem]:
         """Items whose title, artist or album hold every word of the query (as a word or the
         start of one), best first: the whole title, then its start, then all words in it."""
         wanted = fold(query)
-        words = wanted.split()
-        if not words:
+        starts = [" " + w for w in wanted.split()]  # " w" in " text": a word starts with w
+        if not starts:
             return []
         scored = []
         for kind, media_id, text in self._search_index:
             if types is not None and kind not in types:
                 continue
-            haystack = text.split()
-            if not all(any(h.startswith(w) for h in haystack) for w in words):
+            if not all(s in text for s in starts):
                 continue
             item = self.item(media_id)
             title = fold(item.title)
             score = (3 if title == wanted else 2 if title.startswith(wanted)
-                     else 1 if all(w in title.split() for w in words) else 0)
+                     else 1 if all(w in title.split() for w in wanted.split()) else 0)
             scored.append((-score, _TYPE_ORDER[kind], title, item))
         scored.sort(key=lambda row: row[:3])
         return [row[3] for row in scored[:limit]]
