@@ -11,7 +11,7 @@ What it does (not run by CI; traffic to 127.0.0.1 only, every loop bounded):
   and governance, built like `hub run` does, plus two providers registered in-process) with
   three search providers: the demo plugin, `near` (answers after 5 ms, like a LAN service)
   and `far` (answers after 2 s to any query starting with "slow", else after 5 ms), each with
-  a 1 s timeout and caching off for `near` and `far`;
+  a 1 s timeout;
 * starts a bare aiohttp app (this file with `--serve-bare`) answering a JSON object of the
   size of a search answer;
 * measures:
@@ -21,7 +21,8 @@ What it does (not run by CI; traffic to 127.0.0.1 only, every loop bounded):
     - `fanout_rps`: uncached searches over the three fast-answering providers (varying
       queries), closed loop with an aiohttp client, against the bare GET (`bare_rps`), and
       the server CPU per request;
-    - `cached_search_rps`: the same search again and again (served from the cache) with wrk
+    - `cached_search_rps`: the same search again and again (all three providers' answers
+      served from the cache) with wrk
       when it is installed (`apt-get install wrk`), against the bare GET with wrk.
 * ends with one `name: value` line per figure and `targets:`.
 
@@ -81,7 +82,7 @@ def serve_hub(port: int, data_dir: str) -> None:
 
         @hookimpl
         def describe(self) -> PluginInfo:
-            return PluginInfo(timeout=PROVIDER_TIMEOUT, media_cache_ttl=0)
+            return PluginInfo(timeout=PROVIDER_TIMEOUT, media_cache_ttl=60)
 
         @hookimpl
         async def search_media(self, ctx, query, types, limit, device):

@@ -289,6 +289,9 @@ def _ttl(value: Any, default: float) -> float:
 # -- the cache -----------------------------------------------------------------------------------
 
 
+_MISSING = object()
+
+
 class _Cache:
     """Providers' answers, each kept for its ttl, least recently used dropped beyond `size`.
 
@@ -304,6 +307,14 @@ class _Cache:
             collections.OrderedDict())
         self._pending: dict[tuple, asyncio.Task] = {}
         self._generation: collections.Counter[str] = collections.Counter()
+
+    def peek(self, key: tuple) -> Any:
+        """The answer kept for `key`, or _MISSING."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= self._now():
+            return _MISSING
+        self._entries.move_to_end(key)
+        return entry[1]
 
     async def get(self, key: tuple, call: Callable[[], Awaitable[tuple[Any, float]]], *,
                   shared: bool = True) -> Any:
@@ -458,8 +469,17 @@ class MediaLibrary:
         if denied is not None and not allowed:
             raise Forbidden(denied.reason, **denied.fields(principal))
 
-        answers = await asyncio.gather(
-            *(self._search_one(p, device, query, types, limit) for p in allowed))
+        # Answers in the cache are taken at once; only the others are awaited, together.
+        keys = [(p.name, SEARCH, device.id if device else None, query,
+                 tuple(sorted(types)) if types else None, limit) for p in allowed]
+        answers = [self.cache.peek(key) for key in keys]
+        missing = [i for i, answer in enumerate(answers) if answer is _MISSING]
+        if missing:
+            fetched = await asyncio.gather(*(
+                self._search_one(allowed[i], keys[i], device, query, types, limit)
+                for i in missing))
+            for i, answer in zip(missing, fetched, strict=True):
+                answers[i] = answer
         lists, failures = [], []
         for plugin, answer in zip(allowed, answers, strict=True):
             if isinstance(answer, HubError):
@@ -473,7 +493,7 @@ class MediaLibrary:
             raise _all_failed(failures, errors)
         return {"results": _interleave(lists, limit), "errors": errors}
 
-    async def _search_one(self, plugin: Any, device: Device | None, query: str,
+    async def _search_one(self, plugin: Any, key: tuple, device: Device | None, query: str,
                           types: frozenset[str] | None, limit: int) -> Any:
         """One provider's results, or its error (returned, not raised, so that gather keeps
         the others' results)."""
@@ -489,8 +509,6 @@ class MediaLibrary:
                 items = [i for i in items if i["type"] in types]
             return items[:limit], plugin.info.media_cache_ttl
 
-        key = (plugin.name, SEARCH, device.id if device else None, query,
-               tuple(sorted(types)) if types else None, limit)
         try:
             return await self.cache.get(key, call, shared=plugin.info.media_cache_ttl > 0)
         except HubError as err:
