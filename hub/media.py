@@ -24,7 +24,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,9 +60,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _UNFIT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # either of the two above
 _DIGITS = re.compile("[0-9]{1,6}")
 
-_DEVICE_REF = {"type": "string", "minLength": 1, "maxLength": names.MAX_REF,
-               "description": "a device id, or `name:` and the device's name "
-                              "(e.g. `name:Living Room`)"}
+_REF_HELP = "a device id, or `name:` and the device's name (e.g. `name:Living Room`)"
+_DEVICE_REF: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": names.MAX_REF}
 
 BROWSE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -70,7 +69,7 @@ BROWSE_SCHEMA: dict[str, Any] = {
     "required": ["device"],
     "properties": {
         "device": {**_DEVICE_REF, "description": "the device whose plugin's library to browse: "
-                   + _DEVICE_REF["description"]},
+                   + _REF_HELP},
         "item": {"type": "string", "minLength": 1, "maxLength": MEDIA_ID_MAX,
                  "description": "the id of an item with can_expand (from browse or search); "
                                 "absent: the root"},
@@ -90,7 +89,7 @@ SEARCH_SCHEMA: dict[str, Any] = {
                   "uniqueItems": True,
                   "description": "only these types (over REST: comma-separated)"},
         "device": {**_DEVICE_REF, "description": "search only this device's plugin, as the "
-                   "device would play the results: " + _DEVICE_REF["description"]},
+                   "device would play the results: " + _REF_HELP},
         "plugin": {"type": "string", "minLength": 1, "maxLength": MAX_PLUGIN_NAME,
                    "description": "search only this plugin"},
         "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
@@ -316,7 +315,7 @@ class _Cache:
         self._entries.move_to_end(key)
         return entry[1]
 
-    async def get(self, key: tuple, call: Callable[[], Awaitable[tuple[Any, float]]], *,
+    async def get(self, key: tuple, call: Callable[[], Coroutine[Any, Any, tuple[Any, float]]], *,
                   shared: bool = True) -> Any:
         """The answer kept for `key`, else `call()`'s (kept for the ttl it gives). `shared`
         False (a plugin that forbids caching): no call is shared, which saves a task."""

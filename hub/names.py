@@ -38,6 +38,7 @@ MAX_CANDIDATES = 5
 
 # Words people add around a device's name that never distinguish one device from another.
 FILLER = frozenset({"the", "a", "an", "my", "our", "speaker", "speakers"})
+_UNFIT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _APOSTROPHES = re.compile(r"['\u2019\u02bc`]")
 _NON_WORD = re.compile(r"[^\w]+|_")
 
@@ -191,8 +192,8 @@ def resolve(devices: dict[str, Device] | Iterable[Device], ref: str) -> Device:
     device = by_id.get(ref)
     if device is not None:
         return device
-    if not ref.lower().startswith(NAME_PREFIX) or len(ref) > MAX_REF:
-        raise unknown(by_id.values(), ref)
+    if not ref.lower().startswith(NAME_PREFIX) or len(ref) > MAX_REF or _UNFIT.search(ref):
+        raise unknown(by_id.values(), ref)  # a name with control characters names nothing
     text = ref[len(NAME_PREFIX):].strip()
     query = words(text)
     if not query:

@@ -125,7 +125,7 @@ def test_ambiguous_and_unknown_names():
         assert err.extra["candidates"][0]["id"] == closest, (ref, err.extra)
         assert "did you mean" in err.message
     for ref in ("name:garage", "name:", "name:   ", "name:" + "x" * 5000, "name:\ud800",
-                "", "x" * 5000):
+                "name:Kitchen\ud800", "name:Kitchen\n", "", "x" * 5000):
         with pytest.raises(NotFound) as unknown:
             names.resolve(household(), ref)
         json.dumps(unknown.value.as_dict())  # the answer can always be sent
