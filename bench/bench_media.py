@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
+import os
 import platform
 import re
 import shutil
@@ -104,6 +106,8 @@ def serve_hub(port: int, data_dir: str) -> None:
         runner = web.AppRunner(hub.web_app(), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, HOST, port).start()
+        gc.collect()  # as `hub run` does: what start built is kept out of the collector's way
+        gc.freeze()
         print(f"hub listening on {HOST}:{port}", flush=True)
         try:
             await asyncio.Event().wait()
@@ -251,8 +255,9 @@ async def bench(args: argparse.Namespace, hub: Server, bare: Server, token: str)
                         "cached_search_vs_bare_wrk": round(cached / bare_wrk, 2)
                         if bare_wrk else "n/a"})
 
-    print(f"machine: {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} CPUs, "
-          f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}")
+    print(f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} CPUs, "
+          f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     for name, value in figures.items():
         print(f"{name}: {value}")
     print(f"targets: slow search within {BUDGET_MS:g} ms with the other providers' results: "
