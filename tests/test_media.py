@@ -521,3 +521,32 @@ async def test_websocket_commands_answer_like_rest(hub_factory):
     assert (await call(11, type="ping"))["result"] == "pong"
     await ws.close()
     assert ws.close_code == aiohttp.WSCloseCode.OK
+
+
+async def test_identical_searches_in_flight_share_one_call(hub_factory):
+    class Gate(Shelf):
+        def __init__(self) -> None:
+            super().__init__(["Gated"])
+            self.open = asyncio.Event()
+
+        @hookimpl
+        async def search_media(self, ctx, query, types, limit, device):
+            self.searches += 1
+            await self.open.wait()
+            return [self._item(ctx, 0)]
+
+    gate = Gate()
+    harness = await _hub(hub_factory, {"gate": gate})
+    owner = harness.hub.tokens.authenticate(harness.owner_token)
+    tasks = [asyncio.create_task(harness.hub.media.search(owner, {"q": "gated",
+                                                                   "plugin": "gate"}))
+             for _ in range(3)]
+    for _ in range(20):  # let every task reach the plugin call (no I/O before it)
+        await asyncio.sleep(0)
+    assert gate.searches == 1
+    tasks[0].cancel()  # one client going away does not cancel the call the others wait for
+    gate.open.set()
+    answers = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(answers[0], asyncio.CancelledError)
+    assert [a["results"][0]["title"] for a in answers[1:]] == ["Gated", "Gated"]
+    assert gate.searches == 1
