@@ -90,8 +90,8 @@ def test_schema_normalises_and_fills_defaults():
     assert state_t["device"] == ["demo.player_1"] and state_t["to"] == [False]
     assert state_t["for"] == 60.0
     assert interval_t["every"] == 120.0
-    assert a["actions"] == [{"delay": 5.0}, {"device": "d.x", "action": "play", "params": {},
-                                              "continue_on_error": False}]
+    assert a["actions"] == [{"delay": 5.0}, {"device": ["d.x"], "action": "play", "params": {}}]
+    assert [t["id"] for t in a["triggers"]] == ["0", "1", "2"]  # Home Assistant's default ids
     # normalised output validates again unchanged (the engine re-checks what the loader did)
     assert AUTOMATIONS_SCHEMA([a]) == [a]
 
@@ -215,7 +215,7 @@ async def test_state_trigger_on_an_attribute(hub_factory):
     await settled(harness, "loud", 1)
     assert auto(harness, "loud").runs == 1
     assert auto(harness, "loud").last_trigger == {
-        "trigger": "state", "device_id": "demo.player_1", "from": 50, "to": 90,
+        "trigger": "state", "id": "0", "device_id": "demo.player_1", "from": 50, "to": 90,
         "attribute": "volume"}
 
 
@@ -259,7 +259,7 @@ async def test_time_trigger_on_weekdays(hub_factory):
     clock.set_wall_time(MONDAY_0859)
     await clock.advance(120)
     await settled(harness, "focus", 2)
-    assert a.runs == 2 and a.last_trigger == {"trigger": "time", "at": "09:00:00"}
+    assert a.runs == 2 and a.last_trigger == {"trigger": "time", "id": "0", "at": "09:00:00"}
 
 
 async def test_interval_trigger(hub_factory):
