@@ -36,6 +36,7 @@ from hub.automations.schema import (
 from hub.automations.states import NAME_PREFIX
 from hub.automations.template import has_template, is_template
 from hub.automations.values import is_glob
+from hub.errors import HubError
 from hub.validation import problems
 
 # Normal key -> how a user may have spelt it in YAML (for file:line of an error).
@@ -237,8 +238,9 @@ class _Checker:
                 return  # translated once rendered
             try:
                 _action, params = ha.translate(name, dict(params))
-            except Exception as err:
-                self._add(path, getattr(err, "message", str(err)))
+            except HubError as err:
+                field_ = err.extra.get("field")
+                self._add([*path, field_] if field_ else path, err.message)
                 return
         templated = {k for k, v in params.items() if has_template(v)}
         given = {k: (_Templated() if k in templated else v) for k, v in params.items()}

@@ -46,10 +46,10 @@ def _volume_set(data: dict[str, Any], state: Any) -> Translation:
             level = float(level)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise InvalidRequest(f"volume_level must be a number from 0 to 1, not {level!r}",
-                                 code="invalid_params") from None
+                                 code="invalid_params", field="volume_level") from None
     if not 0 <= level <= 1:
         raise InvalidRequest(f"volume_level must be from 0 to 1, not {level}",
-                             code="invalid_params")
+                             code="invalid_params", field="volume_level")
     return "volume_set", {"volume": round(level * 100)}
 
 
@@ -150,4 +150,4 @@ def _only(data: dict[str, Any], allowed: set[str]) -> None:
         raise InvalidRequest(
             f"unknown data {', '.join(unknown)}"
             + (f"; expected {', '.join(sorted(allowed))}" if allowed else "; it takes none"),
-            code="invalid_params")
+            code="invalid_params", field=unknown[0])

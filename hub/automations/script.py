@@ -370,7 +370,7 @@ class Run:
             count = len(items)
         if count is not None and count > MAX_ITERATIONS:
             raise TemplateError(f"repeat is limited to {MAX_ITERATIONS} iterations")
-        index = 0
+        index = done = 0
         while True:
             index += 1
             if index > MAX_ITERATIONS:
@@ -389,12 +389,13 @@ class Run:
                 if not check(self.env, iteration.flat()):
                     break
             await self._sequence(sequence, base, iteration)
+            done += 1
             if "until" in spec:
                 check = self._check(spec["until"], [*keys, "repeat", "until"])
                 if check(self.env, iteration.flat()):
                     break
             await asyncio.sleep(0)  # a loop without delays must not hold the event loop
-        return {"iterations": index - 1 if count is None or index > count else index}
+        return {"iterations": done}
 
     async def _parallel(self, step: dict[str, Any], keys: list[Any], scope: Scope) -> Any:
         branches = [self._step(branch, [*keys, "parallel", index],

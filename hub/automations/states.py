@@ -94,8 +94,12 @@ class StateView:
         since = self._since.get(device_id)
         changed = since.state_wall if since else snapshot.get("updated_at") or 0.0
         return {
-            **snapshot,
             "entity_id": device_id,
+            "id": device_id,
+            "name": snapshot.get("name"),
+            "state": snapshot.get("state"),
+            "attributes": snapshot.get("attributes") or {},
+            "available": snapshot.get("available", True),
             "last_changed": dt.datetime.fromtimestamp(changed, dt.UTC),
             "last_updated": dt.datetime.fromtimestamp(
                 snapshot.get("updated_at") or changed, dt.UTC),

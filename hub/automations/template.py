@@ -146,6 +146,11 @@ def _has_value(device_id: Any) -> bool:
     return _states(device_id) not in ("unknown", "unavailable")
 
 
+# Attributes Jinja and its sandbox look up on callables; never plugin or device names here.
+_RESERVED = frozenset({"unsafe_callable", "alters_data", "jinja_pass_arg", "contextfunction",
+                       "evalcontextfunction", "environmentfunction"})
+
+
 class _PluginStates:
     """`states.demo` : the devices of one plugin, `states.demo.player_1` one of them."""
 
@@ -153,7 +158,7 @@ class _PluginStates:
         self._plugin = plugin
 
     def __getattr__(self, name: str) -> Mapping[str, Any] | None:
-        if name.startswith("_"):
+        if name.startswith("_") or name in _RESERVED:
             raise AttributeError(name)
         return _state_object(f"{self._plugin}.{name}")
 
@@ -173,7 +178,7 @@ class _AllStates:
         return _states(device_id)
 
     def __getattr__(self, name: str) -> _PluginStates:
-        if name.startswith("_"):
+        if name.startswith("_") or name in _RESERVED:
             raise AttributeError(name)
         return _PluginStates(name)
 

@@ -19,7 +19,7 @@ from hub.errors import ConfigError
 from hub.plugin import Device, PluginInfo, hookimpl, standard_actions
 from hub.testing import ManualClock
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "automations.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "automations.md"
 WEBHOOK = "Zq8wK3vN1xR5tY7uP0oI2eA4sD6fG9hJ"
 WAIT = 5.0  # real seconds; only reached when a test is about to fail
 
