@@ -122,7 +122,9 @@ def _trigger_body(body: Any) -> tuple[dict[str, Any], bool]:
     unknown = sorted(set(body) - {"variables", "skip_condition"})
     if unknown:
         raise InvalidRequest(f"unknown fields: {', '.join(unknown)}")
-    variables = body.get("variables") or {}
+    variables = body.get("variables")
+    if variables is None:
+        variables = {}
     if not isinstance(variables, dict):
         raise InvalidRequest("variables must be an object", field="variables")
     for name in variables:

@@ -11,6 +11,7 @@ the automation's `variables`, `repeat`, `wait`, ...) and helpers that read the h
     is_state_attr('demo.player_1', 'source', 'Radio')
     has_value('demo.player_1')        false when unknown or unavailable
     states.demo.player_1.attributes.volume        the state object, HA style
+    states['demo.player_1'].last_changed          (also by a computed id)
     now(), utcnow(), today_at('22:00'), as_timestamp(...), as_datetime(...), timedelta(...)
     float(x, default) / int(x, default) / bool(x, default), iif(...), is_number(x)
 
@@ -172,10 +173,16 @@ class _PluginStates:
 
 
 class _AllStates:
-    """`states('id')`, `states.plugin.device`, and iteration over every device."""
+    """`states('id')`, `states.plugin.device`, `states['plugin.device']`, and iteration over
+    every device."""
 
     def __call__(self, device_id: Any) -> str:
         return _states(device_id)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str) and "." in key:
+            return _state_object(key)
+        return _PluginStates(str(key))
 
     def __getattr__(self, name: str) -> _PluginStates:
         if name.startswith("_") or name in _RESERVED:
