@@ -191,8 +191,14 @@ def _mark(loader: _Loader, node: yaml.Node) -> str:
         f":{node.start_mark.line + 1}"
 
 
+def _scalar(loader: _Loader, node: yaml.Node, tag: str) -> str:
+    if not isinstance(node, yaml.ScalarNode):
+        raise ConfigError(f"{_mark(loader, node)}: {tag} takes a name, not a list or mapping")
+    return str(loader.construct_scalar(node))
+
+
 def _secret(loader: _Loader, node: yaml.Node) -> Any:
-    name = loader.construct_scalar(node)
+    name = _scalar(loader, node, "!secret")
     if loader._secrets is None:
         secrets_path = loader.base_dir / SECRETS_FILE
         if not secrets_path.exists():
@@ -212,7 +218,7 @@ def _secret(loader: _Loader, node: yaml.Node) -> Any:
 
 
 def _env_var(loader: _Loader, node: yaml.Node) -> Any:
-    parts = str(loader.construct_scalar(node)).split(None, 1)
+    parts = _scalar(loader, node, "!env_var").split(None, 1)
     if not parts:
         raise ConfigError(f"{_mark(loader, node)}: !env_var needs a variable name")
     name = parts[0]

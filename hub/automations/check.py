@@ -212,7 +212,7 @@ class _Checker:
                 all(a in actions for a in wanted) for actions in self.catalog.actions.values()):
             self._add([*path, "action"], f"no configured plugin offers {name!r}")
             return
-        specs = []
+        specs: list[Any] = []
         for plugin in known:
             actions = self.catalog.actions[plugin]
             missing = [a for a in wanted if a not in actions]

@@ -98,12 +98,12 @@ class AutomationEngine:
         current = self.automations
         self.automations = {}
         for automation_id, config in wanted.items():  # config order
-            automation = current.get(automation_id)
-            if automation is None:
-                automation = Automation(self, config, tz)
-                automation.enabled = self._resolve_enabled(config)
-                automation.start()
-            self.automations[automation_id] = automation
+            kept = current.get(automation_id)
+            if kept is None:
+                kept = Automation(self, config, tz)
+                kept.enabled = self._resolve_enabled(config)
+                kept.start()
+            self.automations[automation_id] = kept
         self.traces.retain(set(self.automations))
         self._check(configs)
 

@@ -132,14 +132,14 @@ def _by_kind(key: str, schemas: dict[str, Callable[[Any], Any]], what: str) -> C
     return validate
 
 
-_COMMON = {vol.Optional("alias"): vol.All(str, vol.Length(max=200)),
-           vol.Optional("enabled"): bool}
+_COMMON: dict[Any, Any] = {vol.Optional("alias"): vol.All(str, vol.Length(max=200)),
+                           vol.Optional("enabled"): bool}
 _DEVICE_ALIASES = {"entity_id": "device", "device_id": "device"}
 
 
 # -- triggers -------------------------------------------------------------------------------------
 
-_TRIGGER_COMMON = {
+_TRIGGER_COMMON: dict[Any, Any] = {
     **_COMMON,
     vol.Required("trigger"): str,
     vol.Optional("id"): vol.All(vol.Coerce(str), vol.Length(min=1, max=64)),
@@ -173,7 +173,7 @@ _STATE_TRIGGER = vol.All(vol.Schema({
     vol.Optional("for"): duration,
 }), _one_of(("from", "not_from"), ("to", "not_to")))
 
-_NUMERIC_STATE = {
+_NUMERIC_STATE: dict[Any, Any] = {
     vol.Required("device"): device_refs,
     vol.Optional("attribute"): vol.All(str, vol.Length(min=1)),
     vol.Optional("value_template"): template,
@@ -378,7 +378,7 @@ _CONDITION = vol.All(
 
 # -- actions --------------------------------------------------------------------------------------
 
-_STEP_COMMON = {**_COMMON, vol.Optional("continue_on_error"): bool}
+_STEP_COMMON: dict[Any, Any] = {**_COMMON, vol.Optional("continue_on_error"): bool}
 
 
 def _sequence(value: Any) -> list[dict]:
@@ -393,7 +393,8 @@ def _nonempty_sequence(value: Any) -> list[dict]:
 
 
 _timeout = templated(duration)
-_WAIT = {vol.Optional("timeout"): _timeout, vol.Optional("continue_on_timeout"): bool}
+_WAIT: dict[Any, Any] = {vol.Optional("timeout"): _timeout,
+                         vol.Optional("continue_on_timeout"): bool}
 
 
 def _one_repeat_kind(value: dict) -> dict:
@@ -480,7 +481,7 @@ def _device_action(value: dict) -> dict:
                           "`target: {entity_id: demo.player_1}`", path=["device"])
     step["device"] = targets[0] if len(targets) == 1 else targets
     action = step.get("action")
-    if ha.is_service(action):
+    if isinstance(action, str) and ha.is_service(action):
         problem = ha.check_service(action)
         if problem:
             raise vol.Invalid(problem, path=["action"])
