@@ -234,7 +234,7 @@ def _as_datetime(value: Any, default: Any = _MISSING) -> Any:
     except (ValueError, OverflowError, OSError):
         pass
     if default is _MISSING:
-        raise TemplateError(f"as_datetime got an invalid input {value!r}")
+        raise TemplateError(f"as_datetime got an invalid input {_shown(value)}")
     return default
 
 
@@ -242,7 +242,7 @@ def _as_timestamp(value: Any, default: Any = _MISSING) -> Any:
     moment = _as_datetime(value, None)
     if moment is None:
         if default is _MISSING:
-            raise TemplateError(f"as_timestamp got an invalid input {value!r}")
+            raise TemplateError(f"as_timestamp got an invalid input {_shown(value)}")
         return default
     return moment.timestamp()
 
@@ -260,13 +260,18 @@ def _timedelta(*args: Any, **kwargs: Any) -> dt.timedelta:
         raise TemplateError(f"timedelta: {err}") from None
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _float(value: Any, default: Any = _MISSING) -> Any:
     try:
         return float(value)
     except (ValueError, TypeError, OverflowError):
         if default is _MISSING:
             raise TemplateError(
-                f"float got an invalid input {value!r} and no default was given") from None
+                f"float got an invalid input {_shown(value)} and no default was given") from None
         return default
 
 
@@ -278,7 +283,7 @@ def _int(value: Any, default: Any = _MISSING, base: int = 10) -> Any:
     except (ValueError, TypeError, OverflowError):
         if default is _MISSING:
             raise TemplateError(
-                f"int got an invalid input {value!r} and no default was given") from None
+                f"int got an invalid input {_shown(value)} and no default was given") from None
         return default
 
 
@@ -296,7 +301,7 @@ def _bool(value: Any, default: Any = _MISSING) -> Any:
     if value is None:
         return False
     if default is _MISSING:
-        raise TemplateError(f"bool got an invalid input {value!r} and no default was given")
+        raise TemplateError(f"bool got an invalid input {_shown(value)} and no default was given")
     return default
 
 

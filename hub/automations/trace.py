@@ -9,7 +9,8 @@ error if any. Paths name what they record the way Home Assistant's traces do:
 Traces are kept in memory (the last `trace.stored_traces` runs per automation, default 5), as
 JSON-safe copies bounded in size: long strings are cut, deep or long structures truncated,
 and a run records at most MAX_RECORDS condition and step entries (a long repeat loop keeps its
-first ones and counts the rest).
+first ones and counts the rest). Values under secret-looking names (token, password, api_key,
+...) are replaced by `***`, as in the audit log.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from hub.audit import redact
 from hub.clock import Clock
 
 MAX_RECORDS = 500
@@ -34,6 +36,11 @@ def path_text(keys: list[Any]) -> str:
     if parts and parts[0] in ("actions", "conditions", "triggers"):
         parts[0] = parts[0][:-1]
     return "/".join(parts)
+
+
+def safe(value: Any) -> Any:
+    """What a trace keeps of `value`: secrets redacted, bounded, JSON-safe."""
+    return jsonable(redact(value))
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:
@@ -77,7 +84,7 @@ class Trace:
         self.data: dict[str, Any] = {
             "run_id": run_id,
             "automation_id": automation_id,
-            "trigger": jsonable(trigger),
+            "trigger": safe(dict(trigger)),
             "start": clock.time(),
             "finish": None,
             "duration_ms": None,
@@ -107,7 +114,7 @@ class Trace:
         if self._room():
             self.data["conditions"].append(
                 {"path": path, "result": result, "at_ms": self.elapsed_ms(),
-                 **{k: jsonable(v) for k, v in details.items()}})
+                 **{k: safe(v) for k, v in details.items()}})
 
     def step(self, path: str, kind: str, alias: str | None) -> dict[str, Any]:
         """A new step record; fill it with `end_step`. Not kept when the trace is full."""
@@ -122,19 +129,19 @@ class Trace:
     def end_step(self, record: dict[str, Any], result: Any = None, *, error: Any = None,
                  changed: Mapping[str, Any] | None = None) -> None:
         record["duration_ms"] = round(self.elapsed_ms() - record["start_ms"], 3)
-        record["result"] = jsonable(result)
+        record["result"] = safe(result)
         if error is not None:
-            record["error"] = jsonable(error)
+            record["error"] = safe(error)
         if changed:
-            record["changed_variables"] = jsonable(changed)
+            record["changed_variables"] = safe(dict(changed))
 
     def finish(self, state: str, result: str, error: Any = None,
                variables: Mapping[str, Any] | None = None, **extra: Any) -> None:
         self.data.update(
-            state=state, result=result, error=jsonable(error), finish=self._clock.time(),
+            state=state, result=result, error=safe(error), finish=self._clock.time(),
             duration_ms=self.elapsed_ms(),
-            variables=jsonable({k: v for k, v in (variables or {}).items() if k != "this"}),
-            **{k: jsonable(v) for k, v in extra.items()})
+            variables=safe({k: v for k, v in (variables or {}).items() if k != "this"}),
+            **{k: safe(v) for k, v in extra.items()})
 
     def as_dict(self) -> dict[str, Any]:
         return self.data

@@ -241,3 +241,13 @@ async def test_a_webhook_body_reaches_only_the_run(kit):
     assert kit.webhook not in status and "courier" not in status
     trace = json.dumps(kit.traces(harness, "hook"))
     assert kit.webhook not in trace and "courier" in trace  # the owner's trace has the body
+
+
+async def test_secret_looking_variables_are_redacted_in_traces(kit, hooked):
+    harness = await kit.hub([hooked([{"variables": {"api_key": "{{ trigger.json.k }}"}}],
+                                    variables={"password": "hunter2"})])
+    await kit.fire(harness, json={"k": "sk-123", "token": "t-456"})
+    await kit.settled(harness, "hooked", 1)
+    [trace] = kit.traces(harness, "hooked")
+    assert "hunter2" not in json.dumps(trace) and "t-456" not in json.dumps(trace)
+    assert trace["variables"]["api_key"] == "***" and trace["variables"]["password"] == "***"
