@@ -524,19 +524,37 @@ class FakePlayers:
             ctx.update_device(device.id, volume=params["volume"])
 
 
+def _doc_blocks() -> list[Any]:
+    return [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.S)]
+
+
 def _documented_automations() -> dict[str, dict]:
-    blocks = re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.S)
-    found = {}
-    for block in blocks:
-        data = yaml.safe_load(block)
-        if isinstance(data, dict) and "automations" in data:
-            try:
-                for item in AUTOMATIONS_SCHEMA(data["automations"]):
-                    found[item["id"]] = data["automations"][[
-                        a["id"] for a in data["automations"]].index(item["id"])]
-            except vol.Invalid:
-                continue  # the reference block shows the keys, not a whole automation
-    return found
+    return {a["id"]: a for block in _doc_blocks() if "automations" in block
+            for a in block["automations"] if "id" in a}
+
+
+def test_every_example_of_the_docs_validates_and_checks_clean():
+    """Each yaml block of docs/automations.md: whole automations, or a list of triggers,
+    conditions or actions (completed into an automation)."""
+    from hub.automations.check import Catalog, check_automations
+    from hub.plugin import standard_actions
+
+    automations: list[dict] = []
+    for index, block in enumerate(_doc_blocks()):
+        if "automations" in block:
+            automations.extend(block["automations"])
+        else:
+            assert set(block) <= {"triggers", "conditions", "actions"}, block
+            automations.append({
+                "id": f"doc_{index}", "triggers": block.get("triggers", [
+                    {"trigger": "hub_start"}]), "conditions": block.get("conditions", []),
+                "actions": block.get("actions", [{"delay": 1}])})
+    validated = AUTOMATIONS_SCHEMA(automations)  # raises on any invalid example
+    assert len(validated) >= 18
+    actions = {**standard_actions(), "volume_get": None}
+    catalog = Catalog(status={p: "loaded" for p in ("demo", "sonos", "spotify")},
+                      actions={p: actions for p in ("demo", "sonos", "spotify")})
+    assert check_automations(validated, catalog) == []
 
 
 async def test_documented_examples_run_under_governance(hub_factory):
