@@ -201,7 +201,8 @@ class Automation:
         """A trigger fired (synchronously, from a bus listener or a timer)."""
         if not self._active:
             return False
-        return self.trigger(data, trigger_config=trigger.config) is not None
+        started = self.trigger(data, trigger_config=trigger.config)
+        return started is not None and started[1] in ("started", "queued")
 
     def trigger(self, data: dict[str, Any], *, trigger_config: dict[str, Any] | None = None,
                 variables: dict[str, Any] | None = None, skip_condition: bool = False,

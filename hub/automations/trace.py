@@ -50,6 +50,8 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, str):
+        if not value.isascii():  # a lone surrogate (from a query string) cannot be JSON
+            value = value.encode("utf-8", "replace").decode("utf-8")
         return value if len(value) <= MAX_STRING else value[:MAX_STRING] + "…"
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hub.automations import localtime
 from hub.automations.conditions import in_range, numeric_value
 from hub.automations.states import NAME_PREFIX, StateView
-from hub.automations.template import TemplateError, render_boolean
+from hub.automations.template import TemplateError, render_boolean, render_text
 from hub.automations.values import data_matches, is_glob, time_of_day, values_match
 
 if TYPE_CHECKING:
@@ -239,8 +239,6 @@ class NumericStateTrigger(_DeviceTrigger):
 
     def _snapshot_value(self, snapshot: Any) -> float | None:
         if "value_template" in self.config:
-            from hub.automations.template import render_text
-
             state = self.owner.view.wrap(snapshot)
             raw: Any = render_text(self.config["value_template"], {"state": state},
                                    self.owner.view.render_context)

@@ -251,3 +251,24 @@ async def test_secret_looking_variables_are_redacted_in_traces(kit, hooked):
     [trace] = kit.traces(harness, "hooked")
     assert "hunter2" not in json.dumps(trace) and "t-456" not in json.dumps(trace)
     assert trace["variables"]["api_key"] == "***" and trace["variables"]["password"] == "***"
+
+
+async def test_hostile_webhook_bodies_fail_only_their_request(kit):
+    harness = await kit.hub([{
+        "id": "hook", "mode": "queued",
+        "triggers": [{"trigger": "webhook", "webhook_id": kit.webhook}],
+        "actions": [{"variables": {"q": "{{ trigger.query }}"}}]}])
+    url = f"/webhooks/{kit.webhook}"
+    json_type = {"Content-Type": "application/json"}
+    for body in (b'{"x": "\\ud800"}', b"[" * 5000 + b"]" * 5000, b"\xff\xfe"):
+        status, answer = await harness.request("POST", url, token=None, data=body,
+                                               headers=json_type)
+        assert status == 400 and answer["error"]["code"] == "invalid_request", body[:20]
+    status, _ = await harness.request("POST", url, token=None, data=b"x" * 70_000,
+                                      headers=json_type)
+    assert status == 413
+    status, _ = await harness.request("POST", url + "?name=%ED%A0%80%FF", token=None)
+    assert status == 200
+    await kit.settled(harness, "hook", 1)
+    status, body = await harness.get("/automations/hook/traces")
+    assert status == 200 and body["traces"][0]["result"] == "ok"
