@@ -215,13 +215,19 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_act(args: argparse.Namespace) -> int:
-    params = {}
-    for item in args.params:
+def _key_values(items: list[str], what: str) -> dict[str, Any]:
+    """`key=value` arguments; values are JSON when they parse as JSON."""
+    out = {}
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise CliError(f"parameters are key=value, got {item!r}")
-        params[key] = _parse_value(value)
+            raise CliError(f"{what} are key=value, got {item!r}")
+        out[key] = _parse_value(value)
+    return out
+
+
+def cmd_act(args: argparse.Namespace) -> int:
+    params = _key_values(args.params, "parameters")
     body = {"device": args.device, "action": args.action, "params": params,
             "dry_run": args.dry_run}
     _print_json(asyncio.run(_Client(args).call("POST", "/actions", json=body)))
@@ -389,12 +395,7 @@ def cmd_automations(args: argparse.Namespace) -> int:
         print(f"{args.id}: {'enabled' if body['enabled'] else 'disabled'}")
         return 0
     if what == "trigger":
-        variables = {}
-        for item in args.variables:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise CliError(f"variables are key=value, got {item!r}")
-            variables[key] = _parse_value(value)
+        variables = _key_values(args.variables, "variables")
         body = asyncio.run(client.call("POST", f"{path}/trigger", json={
             "variables": variables, "skip_condition": not args.check_conditions}))
         print(f"{args.id}: run {body['run_id']} {body['status']}")

@@ -233,18 +233,22 @@ _Loader.add_constructor("!secret", _secret)
 _Loader.add_constructor("!env_var", _env_var)
 
 
+def _read(path: Path, where: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{where}: cannot read: {err}") from None
+
+
 def _compose_file(loader: _Loader, path: Path, at: str) -> Any:
     """The node tree of an included file (null for an empty one)."""
     if path in loader.stack:
         raise ConfigError(f"{at}: {path} includes itself")
     if len(loader.stack) >= MAX_INCLUDE_DEPTH:
         raise ConfigError(f"{at}: includes nested more than {MAX_INCLUDE_DEPTH} deep")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{at}: {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{at}: {path}: cannot read: {err}") from None
+    text = _read(path, f"{at}: {path}")
     child = type(loader)(text)
     child.name = str(path)
     child.source = str(path)
@@ -438,12 +442,7 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
                 data_dir: str | os.PathLike[str] | None = None) -> HubConfig:
     """Read and validate a config file. Raises ConfigError naming file, line and key."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read: {err}") from None
+    text = _read(path, str(path))
     data, root = _parse(text, str(path), path.parent, env if env is not None else os.environ,
                         automations_dir=path.parent / AUTOMATIONS_DIR)
     cfg = _build(_validate(data, path, root), path, root, path.parent.resolve(), None)

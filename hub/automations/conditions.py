@@ -109,10 +109,10 @@ def _state(config: dict[str, Any], path: str) -> Check:
     return check
 
 
-def numeric_value(config: Mapping[str, Any], view: StateView, device_id: str,
+def numeric_value(config: Mapping[str, Any], view: StateView, state: Mapping[str, Any] | None,
                   variables: Mapping[str, Any]) -> float | None:
-    """The number a numeric_state trigger or condition compares, or None."""
-    state = view.state_object(device_id)
+    """The number a numeric_state trigger or condition compares for a device's state object
+    (its state, an attribute, or value_template with `state`), or None."""
     if state is None:
         return None
     if "value_template" in config:
@@ -142,7 +142,7 @@ def _numeric_state(config: dict[str, Any], path: str) -> Check:
         seen: dict[str, Any] = {}
         results = []
         for device_id in env.view.resolve(config["device"]):
-            value = numeric_value(config, env.view, device_id, variables)
+            value = numeric_value(config, env.view, env.view.state_object(device_id), variables)
             seen[device_id] = value
             results.append(in_range(config, value))
         return env.record(path, bool(results) and all(results), values=seen)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hub.automations import localtime
 from hub.automations.conditions import in_range, numeric_value
 from hub.automations.states import NAME_PREFIX, StateView
-from hub.automations.template import TemplateError, render_boolean, render_text
+from hub.automations.template import TemplateError, render_boolean
 from hub.automations.values import data_matches, is_glob, time_of_day, values_match
 
 if TYPE_CHECKING:
@@ -137,6 +137,15 @@ class _DeviceTrigger(Trigger):
         return bool(self.names) and isinstance(name, str) and \
             name.strip().casefold() in self.names
 
+    def change(self, event: Event) -> tuple[str, Any, Any] | None:
+        """(device id, old snapshot, new snapshot) of a state_changed event this trigger
+        watches, else None."""
+        device_id = event.data.get("device_id")
+        new = event.data.get("new_state")
+        if not isinstance(device_id, str) or not self.watches(device_id, new):
+            return None
+        return device_id, event.data.get("old_state"), new
+
     def value(self, snapshot: Any) -> Any:
         if not isinstance(snapshot, Mapping):
             return None
@@ -175,11 +184,10 @@ class StateTrigger(_DeviceTrigger):
         self.match_all = not any(k in config for k in ("from", "to", "not_from", "not_to"))
 
     def on_event(self, event: Event) -> None:
-        device_id = event.data.get("device_id")
-        old_s, new_s = event.data.get("old_state"), event.data.get("new_state")
-        if not self.watches(device_id, new_s):
+        change = self.change(event)
+        if change is None:
             return
-        assert isinstance(device_id, str)
+        device_id, old_s, new_s = change
         old, new = self.value(old_s), self.value(new_s)
         pending = self._pending.get(device_id)
         if pending is not None and pending.value != new:
@@ -226,37 +234,21 @@ class NumericStateTrigger(_DeviceTrigger):
                     self._armed.add(device.id)
 
     def _matches(self, device_id: str, snapshot: Any) -> bool:
+        """Whether the device (as `snapshot`, or as it is now) is in range."""
         view = self.owner.view
+        state = view.state_object(device_id) if snapshot is None else view.wrap(snapshot)
         try:
-            if snapshot is None:
-                value = numeric_value(self.config, view, device_id, {})
-            else:
-                value = self._snapshot_value(snapshot)
+            value = numeric_value(self.config, view, state, {})
         except TemplateError as err:
             _LOGGER.warning("%s: numeric_state trigger %s: %s", self.owner.label, self.id, err)
             return False
         return in_range(self.config, value)
 
-    def _snapshot_value(self, snapshot: Any) -> float | None:
-        if "value_template" in self.config:
-            state = self.owner.view.wrap(snapshot)
-            raw: Any = render_text(self.config["value_template"], {"state": state},
-                                   self.owner.view.render_context)
-        else:
-            raw = self.value(snapshot)
-        if isinstance(raw, bool):
-            return None
-        try:
-            return float(raw)
-        except (TypeError, ValueError):
-            return None
-
     def on_event(self, event: Event) -> None:
-        device_id = event.data.get("device_id")
-        old_s, new_s = event.data.get("old_state"), event.data.get("new_state")
-        if not self.watches(device_id, new_s):
+        change = self.change(event)
+        if change is None:
             return
-        assert isinstance(device_id, str)
+        device_id, old_s, new_s = change
         if device_id not in self._seen:
             self._seen.add(device_id)
             if not self._matches(device_id, old_s):
