@@ -171,7 +171,7 @@ def _running_devices(cfg: Any) -> tuple[list[Any] | None, str]:
         return None, "device ids not checked: no hub has run with this data directory"
 
     async def fetch() -> Any:
-        timeout = aiohttp.ClientTimeout(total=3)
+        timeout = aiohttp.ClientTimeout(total=10)
         async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
                 url + "/devices", headers={"Authorization": f"Bearer {token}"}) as resp:
             return await resp.json() if resp.status == 200 else None
