@@ -423,9 +423,12 @@ def _print_trace(trace: dict[str, Any]) -> None:
           f"{trace['duration_ms'] if trace['duration_ms'] is not None else '-'} ms  "
           f"trigger: {trigger.get('description') or trigger.get('trigger')}"
           + (f" (id {trigger['id']})" if trigger.get("id") is not None else ""))
-    for cond in trace["conditions"]:
-        print(f"  {cond['path']:<40} {'true' if cond['result'] else 'false'}")
-    for step in trace["steps"]:
+    records = sorted([*trace["conditions"], *trace["steps"]], key=lambda r: r.get("seq", 0))
+    for record in records:
+        if "kind" not in record:  # a condition
+            print(f"  {record['path']:<40} {'true' if record['result'] else 'false'}")
+            continue
+        step = record
         detail = step.get("error") or step.get("result")
         if isinstance(detail, dict) and "message" in detail:
             detail = f"{detail.get('code')}: {detail['message']}"

@@ -213,6 +213,7 @@ class _Checker:
             self._add([*path, "action"], f"no configured plugin offers {name!r}")
             return
         specs: list[Any] = []
+        offered = set()
         for plugin in known:
             actions = self.catalog.actions[plugin]
             missing = [a for a in wanted if a not in actions]
@@ -221,10 +222,13 @@ class _Checker:
                           f"the {plugin} plugin offers no action {missing[0]!r} "
                           f"(it offers {', '.join(sorted(actions))})")
                 continue
+            offered.add(plugin)
             specs.extend(actions[a] for a in wanted)
         if self.devices is not None and isinstance(step["device"], list):
             for ref in step["device"]:
                 device = self.devices.get(ref)
+                if ref.partition(".")[0] not in offered:
+                    continue
                 if device is not None and not any(a in device.actions for a in wanted):
                     self._add([*path, "action"],
                               f"{ref} does not support {name!r} (it supports "

@@ -83,6 +83,7 @@ class Trace:
                  trigger: Mapping[str, Any]) -> None:
         self._clock = clock
         self._mono = clock.monotonic()
+        self._seq = 0
         self.data: dict[str, Any] = {
             "run_id": run_id,
             "automation_id": automation_id,
@@ -104,6 +105,9 @@ class Trace:
         return str(self.data["run_id"])
 
     def _room(self) -> bool:
+        """Whether another record fits; counts it either way (`seq` orders conditions and
+        steps together)."""
+        self._seq += 1
         if len(self.data["conditions"]) + len(self.data["steps"]) < MAX_RECORDS:
             return True
         self.data["dropped"] += 1
@@ -115,7 +119,7 @@ class Trace:
     def condition(self, path: str, result: bool, **details: Any) -> None:
         if self._room():
             self.data["conditions"].append(
-                {"path": path, "result": result, "at_ms": self.elapsed_ms(),
+                {"path": path, "seq": self._seq, "result": result, "at_ms": self.elapsed_ms(),
                  **{k: safe(v) for k, v in details.items()}})
 
     def step(self, path: str, kind: str, alias: str | None) -> dict[str, Any]:
@@ -125,6 +129,7 @@ class Trace:
         if alias:
             record["alias"] = alias
         if self._room():
+            record["seq"] = self._seq
             self.data["steps"].append(record)
         return record
 

@@ -57,10 +57,11 @@ async def test_a_trace_records_trigger_conditions_steps_variables_and_timings(ki
     status, body = await harness.get("/automations/gated/traces")
     [trace] = body["traces"]
     assert trace["trigger"]["id"] == "p1" and trace["trigger"]["to_state"]["state"] == "playing"
-    assert trace["conditions"] == [{"path": "condition/0", "result": True, "at_ms": 0.0,
-                                    "devices": {"demo.player_3": "idle"}}]
+    assert trace["conditions"] == [{"path": "condition/0", "seq": 1, "result": True,
+                                    "at_ms": 0.0, "devices": {"demo.player_3": "idle"}}]
     steps = {s["path"]: s for s in trace["steps"]}
     assert list(steps) == ["action/0", "action/1", "action/2", "action/3"]
+    assert [s["seq"] for s in trace["steps"]] == [2, 3, 4, 5]
     assert steps["action/0"]["changed_variables"] == {"level": 15}
     assert steps["action/1"]["duration_ms"] == 2000.0 and steps["action/2"]["start_ms"] == 2000.0
     assert steps["action/2"]["result"]["targets"][0]["outcome"] == "ok"
