@@ -464,6 +464,9 @@ def _target_mapping(value: Any) -> Any:
 def _device_action(value: dict) -> dict:
     value = _aliases({"service": "action", "data": "params", "data_template": "params"})(value)
     step = dict(value)
+    metadata = step.pop("metadata", {})  # what Home Assistant's editor adds; nothing to keep
+    if not isinstance(metadata, dict):
+        raise vol.Invalid("expected a mapping", path=["metadata"])
     targets: list[Any] = []
     for key in ("device", "target", "entity_id"):
         if key in step:
