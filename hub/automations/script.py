@@ -200,14 +200,12 @@ class Run:
             elif ref not in targets:
                 # An id, or a `name:` reference the pipeline resolves.
                 targets.append(ref)
-        calls = []
-        for device_id in targets:
-            if service:
-                action, hub_params = ha.translate(name, params, self.view.state_object(device_id))
-            else:
-                action, hub_params = name, params
-            calls.append(self._act(device_id, action, hub_params, path_text(keys)))
-        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        requests = [ha.translate(name, params, self.view.state_object(device_id)) if service
+                    else (name, params) for device_id in targets]
+        outcomes = await asyncio.gather(*(
+            self._act(device_id, action, hub_params, path_text(keys))
+            for device_id, (action, hub_params) in zip(targets, requests, strict=True)),
+            return_exceptions=True)
         results = []
         failure: BaseException | None = None
         for device_id, outcome in zip(targets, outcomes, strict=True):

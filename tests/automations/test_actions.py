@@ -274,3 +274,15 @@ async def test_a_loop_between_two_automations_is_cut(kit):
     await kit.settled(harness, "pong", 5)
     assert kit.auto(harness, "ping").runs + kit.auto(harness, "pong").runs == 10
     assert "a loop?" in kit.traces(harness, "ping")[0]["reason"]
+
+
+async def test_bad_home_assistant_data_fails_the_step_for_every_target(kit, hooked):
+    harness = await kit.hub([hooked([
+        {"action": "media_player.volume_set", "entity_id": ["demo.player_1", "demo.player_2"],
+         "data": {"volume_level": "{{ trigger.json.level }}"}}])])
+    await kit.fire(harness, json={"level": 5})
+    await kit.settled(harness, "hooked", 1)
+    error = kit.last_trace(harness, "hooked")["error"]
+    assert (error["code"], error["field"], error["step"]) == (
+        "invalid_params", "volume_level", "action/0")
+    assert kit.attr(harness, "demo.player_1", "volume") == 30
