@@ -182,9 +182,11 @@ def _running_devices(cfg: Any) -> tuple[list[Any] | None, str]:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("devices"), list):
         return None, f"device ids not checked: no running hub answered at {url}"
-    devices = [types.SimpleNamespace(id=d.get("id"), name=d.get("name"),
-                                     actions=set(d.get("actions") or ()))
-               for d in body["devices"] if isinstance(d, dict)]
+    devices = [types.SimpleNamespace(id=d.get("id"), name=str(d.get("name") or ""),
+                                     actions=set(d.get("actions") or ()),
+                                     info=d.get("info") if isinstance(d.get("info"), dict)
+                                     else {})
+               for d in body["devices"] if isinstance(d, dict) and isinstance(d.get("id"), str)]
     return devices, f"device ids checked against the {len(devices)} devices of the running hub"
 
 

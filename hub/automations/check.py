@@ -25,6 +25,7 @@ from typing import Any
 
 import voluptuous as vol
 
+from hub import names
 from hub.automations import ha
 from hub.automations.schema import (
     CORE_EVENT_TYPES,
@@ -36,7 +37,7 @@ from hub.automations.schema import (
 from hub.automations.states import NAME_PREFIX
 from hub.automations.template import has_template, is_template
 from hub.automations.values import is_glob
-from hub.errors import HubError
+from hub.errors import HubError, NotFound
 from hub.validation import problems
 
 # Normal key -> how a user may have spelt it in YAML (for file:line of an error).
@@ -158,11 +159,14 @@ class _Checker:
         if is_template(ref):
             return None
         if ref.startswith(NAME_PREFIX):
-            name = ref[len(NAME_PREFIX):].strip().casefold()
-            if self.devices is not None and not any(
-                    str(d.name).strip().casefold() == name for d in self.devices.values()):
-                self._add(path, f"no device is named {ref[len(NAME_PREFIX):]!r} (yet)",
-                          "warning")
+            if self.devices is not None:
+                try:
+                    names.resolve(self.devices, ref)
+                except NotFound:  # run time may know it
+                    self._add(path, f"no device is named {ref[len(NAME_PREFIX):]!r} (yet)",
+                              "warning")
+                except HubError as err:  # ambiguous (409): fails the step at run time
+                    self._add(path, err.message, "warning")
             return None
         plugin, dot, rest = ref.partition(".")
         if is_glob(ref):

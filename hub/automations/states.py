@@ -117,7 +117,12 @@ class StateView:
         out: list[str] = []
         devices = None
         for ref in refs:
-            if ref.startswith(NAME_PREFIX) or is_glob(ref):
+            if ref.startswith(NAME_PREFIX):
+                # The core's resolver, as for every other caller: ambiguous or unknown names
+                # fail the step with the candidates (409) or the closest names (404).
+                device = self.hub.registry.resolve(ref)
+                matched = [device.id] if action is None or action in device.actions else []
+            elif is_glob(ref):
                 if devices is None:
                     devices = sorted(self.hub.registry.all(), key=lambda d: d.id)
                 matched = [d.id for d in devices if _matches(ref, d)
@@ -129,7 +134,4 @@ class StateView:
 
 
 def _matches(ref: str, device: Any) -> bool:
-    if ref.startswith(NAME_PREFIX):
-        wanted = ref[len(NAME_PREFIX):].strip().casefold()
-        return str(device.name).strip().casefold() == wanted
     return fnmatch.fnmatchcase(device.id, ref)

@@ -33,6 +33,7 @@ from hub.automations.conditions import in_range, numeric_value
 from hub.automations.states import NAME_PREFIX, StateView
 from hub.automations.template import TemplateError, render_boolean
 from hub.automations.values import data_matches, is_glob, time_of_day, values_match
+from hub.errors import HubError
 
 if TYPE_CHECKING:
     from hub.events import Event
@@ -121,8 +122,7 @@ class _DeviceTrigger(Trigger):
         self.exact = frozenset(r for r in refs if not is_glob(r) and not r.startswith(
             NAME_PREFIX))
         self.globs = [r for r in refs if is_glob(r)]
-        self.names = {r[len(NAME_PREFIX):].strip().casefold() for r in refs
-                      if r.startswith(NAME_PREFIX)}
+        self.names = [r for r in refs if r.startswith(NAME_PREFIX)]
         self.attribute = config.get("attribute")
         self.hold = config.get("for")
         self._pending: dict[str, _Pending] = {}
@@ -133,9 +133,14 @@ class _DeviceTrigger(Trigger):
         if device_id in self.exact or any(fnmatch.fnmatchcase(device_id, g)
                                           for g in self.globs):
             return True
-        name = snapshot.get("name") if isinstance(snapshot, Mapping) else None
-        return bool(self.names) and isinstance(name, str) and \
-            name.strip().casefold() in self.names
+        return any(self._named(ref, device_id) for ref in self.names)
+
+    def _named(self, ref: str, device_id: str) -> bool:
+        # The core's resolver, as for actions: a name designates what it designates now.
+        try:
+            return bool(self.owner.hub.registry.resolve(ref).id == device_id)
+        except HubError:  # no such device (yet), or ambiguous: nothing to watch
+            return False
 
     def change(self, event: Event) -> tuple[str, Any, Any] | None:
         """(device id, old snapshot, new snapshot) of a state_changed event this trigger
