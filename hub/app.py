@@ -22,6 +22,7 @@ from hub.config import HubConfig, load_config
 from hub.errors import ConfigError
 from hub.events import EventBus
 from hub.governance import Governance
+from hub.media import MediaLibrary
 from hub.model import Device, Principal
 from hub.pipeline import Pipeline
 from hub.plugin_manager import LoadedPlugin, PluginManager
@@ -70,6 +71,9 @@ class Hub:
                                  governance=self.governance, audit=self.audit, bus=self.bus,
                                  clock=self.clock)
         self.pipeline.refusals.configure(**config.audit.get("refusals", {}))
+        self.media = MediaLibrary(registry=self.registry, plugins=self.plugins,
+                                  governance=self.governance, audit=self.audit, bus=self.bus,
+                                  clock=self.clock)
         self.automations = _automation_engine(self)
         self.owner_token: str | None = None
         self.owner_token_path = self.data_dir / "owner.token"
@@ -156,6 +160,7 @@ class Hub:
         self.governance.load(new.governance)
         self.config.governance = new.governance
         self.config.automations = new.automations
+        self.config._root = new._root  # lines of problems found in the new automations
         if self.automations is not None:
             await self.automations.reload(new.automations)
         log.info("configuration reloaded from %s", self.config.path)

@@ -2,7 +2,7 @@
 
     authenticate principal   (done by the caller: hub.server / hub.ws / automations)
     -> boundary              hub.boundary: identifiers and params (depth, text)
-    -> resolve device        registry
+    -> resolve device        registry (an id, or `name:Living Room`: hub.names)
     -> validate action+params the owning plugin's ActionSpec (voluptuous)
     -> blast radius          hub.blast_radius: every device the action changes
     -> governance gate       hub.governance, on each affected device
@@ -34,7 +34,6 @@ from hub.errors import (
     Forbidden,
     HubError,
     InvalidRequest,
-    NotFound,
     RateLimited,
     UpstreamError,
 )
@@ -116,6 +115,9 @@ class Pipeline:
             await self._refuse(principal, record, "invalid", err, started,
                                params=redact(params) if isinstance(params, dict) else None)
             raise
+        if device.id != device_id:  # named by `name:...`: record the id, and what was asked
+            record["device"] = device.id
+            record["context"] = {**(context or {}), "device_asked": device_id}
         record["params"] = redact(params, spec.secret_params)
 
         # The blast radius: every device the action changes, as the owning plugin declares it.
@@ -184,9 +186,7 @@ class Pipeline:
         if not isinstance(params, dict):
             raise InvalidRequest("params must be an object", field="params")
         boundary.check(params, what="params", code="invalid_params")
-        device = self._registry.get(device_id)
-        if device is None:
-            raise NotFound(f"unknown device {device_id!r}", code="unknown_device")
+        device = self._registry.resolve(device_id)  # an id or `name:...` (hub.names)
         plugin = self._plugins.plugins.get(device.plugin)
         spec = plugin.info.actions.get(action) if plugin and plugin.info else None
         if spec is None or action not in device.actions:

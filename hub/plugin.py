@@ -59,10 +59,12 @@ from hub.model import (
     PluginInfo,
     Principal,
 )
+from hub.names import fold
 from hub.tasks import OwnedTasks
 from hub.vocabulary import (
     ENQUEUE_MODES,
     GROUP_ACTIONS,
+    MEDIA_ID_MAX,
     REPEAT_MODES,
     STANDARD_ACTIONS,
     Integer,
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENQUEUE_MODES",
     "GROUP_ACTIONS",
+    "MEDIA_ID_MAX",
     "MEDIA_TYPES",
     "PRINCIPAL_KEY",
     "REPEAT_MODES",
@@ -107,6 +110,7 @@ __all__ = [
     "UpstreamError",
     "VaultHandle",
     "admin_route",
+    "fold",
     "hookimpl",
     "public_route",
     "standard_actions",

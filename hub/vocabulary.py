@@ -35,6 +35,7 @@ GROUP_ACTIONS = frozenset({"play", "pause", "stop", "next", "previous", "seek", 
 
 REPEAT_MODES = ("off", "all", "one")
 ENQUEUE_MODES = ("play", "next", "add", "replace")
+MEDIA_ID_MAX = 2048  # play_media's media_id, and so every media item id a plugin hands out
 
 def Integer(value: object) -> int:
     """A JSON integer: `50` or `50.0`, never `true`, `"50"` or `50.5` (the catalog says
@@ -110,7 +111,7 @@ STANDARD_ACTIONS: dict[str, ActionSpec] = {
             "Play or enqueue a media item.",
             {
                 vol.Required("media_id", description="a URI or id the plugin understands"): vol.All(
-                    str, vol.Length(min=1, max=2048)),
+                    str, vol.Length(min=1, max=MEDIA_ID_MAX)),
                 vol.Optional("media_type"): str,
                 vol.Optional("enqueue", default="play"): vol.In(ENQUEUE_MODES),
             },
