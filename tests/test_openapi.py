@@ -605,5 +605,5 @@ async def test_ambiguous_device_names_409(api, hub_factory):
     answer = await checker.call("POST", "/actions", json={"device": "name:dne", "action": "play"},
                                 expect=404)
     assert answer.body["error"]["candidates"][0]["name"] == "Den"
-    records = (await checker.call("GET", "/audit?limit=1", expect=200)).body["records"]
-    assert records[0]["decision"] == "invalid"
+    records = (await checker.call("GET", "/audit?limit=2", expect=200)).body["records"]
+    assert records[0]["action"] == "read_audit" and records[1]["decision"] == "invalid"
