@@ -113,6 +113,19 @@ def _principal(request: web.Request):
     return request[PRINCIPAL_KEY]
 
 
+# Clients that may name themselves in the audit's `source` with `X-Hub-Client: NAME`. The
+# header is declared by the client, not proven: it says which program asked (so an agent's
+# MCP calls read as such), never who asked; that is the token's principal alone. Any other
+# value is ignored and the request is recorded as "rest".
+CLIENT_SOURCES = frozenset({"mcp", "dashboard", "cli"})
+
+
+def request_source(request: web.Request) -> str:
+    """The audit `source` of a REST request: the declared client when it is a known one."""
+    client = request.headers.get("X-Hub-Client", "").strip().lower()
+    return client if client in CLIENT_SOURCES else "rest"
+
+
 # -- handlers ------------------------------------------------------------------------------------
 
 
@@ -164,7 +177,7 @@ async def post_action(request: web.Request) -> web.Response:
         raise InvalidRequest("dry_run must be true or false", field="dry_run")
     result = await hub.pipeline.execute(
         _principal(request), body.get("device"), body.get("action"), body.get("params"),
-        dry_run=dry_run, source="rest")
+        dry_run=dry_run, source=request_source(request))
     return json_response(result)
 
 

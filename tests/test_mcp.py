@@ -1,0 +1,338 @@
+"""`hub mcp` driven by the MCP SDK's own client, as an agent runs it: a real `hub mcp`
+subprocess (stdio, or streamable HTTP) talking to a hub with the demo plugin over its public
+API. Every wait is for a condition, bounded by a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import httpx2
+import pytest
+from aiohttp.test_utils import unused_port
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+DEADLINE = 30.0  # seconds, for every bounded wait
+DEMO = {"plugins": {"demo": {"players": 3}}}
+
+
+@pytest.fixture
+async def harness(hub_factory):
+    return await hub_factory(DEMO, only=["demo"])
+
+
+def stdio_params(url: str, token: str, *extra: str) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "hub", "mcp", "--url", url, *extra],
+        env={"HUB_TOKEN": token, "PYTHONPATH": os.environ.get("PYTHONPATH", "")})
+
+
+@contextlib.asynccontextmanager
+async def mcp_stdio(url: str, token: str, **kwargs: Any) -> AsyncIterator[Client]:
+    async with Client(stdio_params(url, token), read_timeout_seconds=DEADLINE,
+                      **kwargs) as client:
+        yield client
+
+
+def text(result) -> str:
+    return "\n".join(block.text for block in result.content if block.type == "text")
+
+
+async def audit(harness, **query: str) -> list[dict[str, Any]]:
+    status, body = await harness.get("/audit", params=query)
+    assert status == 200, body
+    return body["records"]
+
+
+async def wait_for(condition, what: str) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    while loop.time() < deadline:
+        value = await condition()
+        if value:
+            return value
+        await asyncio.sleep(0.02)  # polling another process's effect, bounded by DEADLINE
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# -- the hub side: the client-declared source ----------------------------------------------------
+
+
+@pytest.mark.parametrize("header, source", [
+    ({"X-Hub-Client": "mcp"}, "mcp"),
+    ({"X-Hub-Client": "MCP "}, "mcp"),
+    ({"X-Hub-Client": "dashboard"}, "dashboard"),
+    ({"X-Hub-Client": "owner-of-everything"}, "rest"),  # not a known client: ignored
+    ({}, "rest"),
+])
+async def test_rest_records_the_declared_client_as_source(harness, header, source):
+    body = {"device": "demo.player_1", "action": "pause", "params": {}}
+    status, answer = await harness.request("POST", "/actions", json=body, headers=header)
+    assert status == 200, answer
+    records = await audit(harness, correlation_id=answer["correlation_id"])
+    assert {r["source"] for r in records} == {source}
+    assert {r["principal"] for r in records} == {"owner"}  # the header never says who
+
+
+# -- stdio: tools, control by id, dry run, denial, revocation -----------------------------------
+
+
+async def test_tools_come_from_the_catalog(harness):
+    token = await harness.token("planner", maturity="SUPERVISED")
+    async with mcp_stdio(harness.url, token) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert {"list_devices", "get_device", "now_playing", "control"} <= set(tools)
+        # Each action with parameters is a tool whose schema is the catalog's.
+        status, catalog = await harness.get("/actions/catalog?device=demo.player_1")
+        assert status == 200, catalog
+        by_name = {a["name"]: a for a in catalog["devices"][0]["actions"]}
+        for action in ("volume_set", "seek", "mute", "play_media", "repeat_set", "join"):
+            schema = tools[action].input_schema
+            expected = by_name[action]["parameters"]
+            for key, value in expected["properties"].items():
+                assert schema["properties"][key] == value, (action, key)
+            assert set(schema["required"]) == {"device", *expected["required"]}
+            assert schema["properties"]["dry_run"]["type"] == "boolean"
+        # Parameterless actions are the values of control's `action`.
+        assert set(tools["control"].input_schema["properties"]["action"]["enum"]) == {
+            "next", "pause", "play", "previous", "stop", "unjoin", "volume_get"}
+        assert "dry_run" in tools["control"].input_schema["properties"]
+
+
+async def test_read_control_and_dry_run(harness):
+    token = await harness.token("planner", maturity="SUPERVISED")
+    async with mcp_stdio(harness.url, token) as client:
+        result = await client.call_tool("now_playing", {})
+        assert not result.is_error and text(result) == "Nothing is playing."
+
+        result = await client.call_tool("control", {"device": "demo.player_1", "action": "play"})
+        assert not result.is_error, text(result)
+        assert "Done: play on Living Room (demo.player_1)" in text(result)
+        assert (await harness.device("demo.player_1"))["state"] == "playing"
+
+        result = await client.call_tool("now_playing", {})
+        assert not result.is_error
+        assert text(result).startswith(
+            'Living Room (demo.player_1): playing "Morning Light" by The Lanterns from Early '
+            'Hours, 0:')
+        assert result.structured_content["devices"][0]["media_title"] == "Morning Light"
+
+        result = await client.call_tool("volume_set", {"device": "demo.player_1",
+                                                       "volume": 55, "dry_run": True})
+        assert not result.is_error, text(result)
+        assert text(result).startswith("Dry run, nothing was done: volume_set on Living Room")
+        assert (await harness.device("demo.player_1"))["attributes"]["volume"] == 30
+
+        result = await client.call_tool("volume_set", {"device": "demo.player_1", "volume": 55})
+        assert not result.is_error, text(result)
+        assert (await harness.device("demo.player_1"))["attributes"]["volume"] == 55
+
+        result = await client.call_tool("list_devices", {"state": "playing"})
+        assert text(result).splitlines() == [
+            'Living Room (demo.player_1): playing, "Morning Light" by The Lanterns, volume 55']
+
+    records = await audit(harness, principal="planner")
+    assert records and {r["source"] for r in records} == {"mcp"}
+    assert {(r["action"], r["record"], r["decision"] or r["outcome"]) for r in records} == {
+        ("play", "decision", "allow"), ("play", "outcome", "ok"),
+        ("volume_set", "decision", "allow"), ("volume_set", "outcome", "dry_run"),
+        ("volume_set", "outcome", "ok")}
+
+
+async def test_an_intern_is_denied_and_the_audit_says_so(harness):
+    token = await harness.token("intern-bot", maturity="INTERN")
+    async with mcp_stdio(harness.url, token) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert "requires SUPERVISED" in tools["seek"].description
+        result = await client.call_tool("control", {"device": "demo.player_2",
+                                                    "action": "pause"})
+        assert result.is_error
+        assert "Denied by the hub's governance" in text(result)
+        assert "Required maturity: SUPERVISED; this agent's maturity: INTERN" in text(result)
+        assert result.structured_content["error"]["required"] == "SUPERVISED"
+        # A harmless action is allowed to the same agent.
+        result = await client.call_tool("control", {"device": "demo.player_2",
+                                                    "action": "volume_get"})
+        assert not result.is_error and 'Result: {"volume": 30}' in text(result)
+
+    denials = [r for r in await audit(harness, principal="intern-bot")
+               if r["decision"] == "deny"]
+    assert len(denials) == 1
+    denial = denials[0]
+    assert (denial["action"], denial["device"], denial["source"], denial["maturity"],
+            denial["required"]) == ("pause", "demo.player_2", "mcp", "INTERN", "SUPERVISED")
+
+
+async def test_a_revoked_token_stops_working_on_the_next_call(harness):
+    token = await harness.token("short-lived", maturity="SUPERVISED")
+    async with mcp_stdio(harness.url, token) as client:
+        assert not (await client.call_tool("get_device", {"device": "demo.player_1"})).is_error
+        status, _ = await harness.request("DELETE", "/tokens/short-lived")
+        assert status == 200
+        result = await client.call_tool("control", {"device": "demo.player_1", "action": "play"})
+        assert result.is_error and "refused this agent's token" in text(result)
+        result = await client.call_tool("get_device", {"device": "demo.player_1"})
+        assert result.is_error and "refused this agent's token" in text(result)
+    assert (await harness.device("demo.player_1"))["state"] == "idle"
+
+
+async def test_bad_input_gives_tool_errors_and_the_server_stays_up(harness):
+    token = await harness.token("fuzzer", maturity="AUTONOMOUS")
+    async with mcp_stdio(harness.url, token) as client:
+        cases = [
+            ("no_such_tool", {}, "Unknown tool 'no_such_tool'"),
+            ("volume_set", {"device": "demo.player_1", "volume": "loud"},
+             "volume: 'loud' is not of type 'integer'"),
+            ("volume_set", {"device": "demo.player_1", "volume": 101}, "volume: 101 is greater"),
+            ("volume_set", {"device": "demo.player_1"}, "'volume' is a required property"),
+            ("control", {"device": 7, "action": "play"}, "device: 7 is not of type 'string'"),
+            ("control", {"device": "demo.player_1", "action": "explode"},
+             "action: 'explode' is not one of"),
+            ("control", {"device": "demo.player_1", "action": "play", "extra": 1},
+             "Additional properties are not allowed"),
+            ("control", {"device": "demo.player_1", "action": "play", "dry_run": "yes"},
+             "dry_run: 'yes' is not of type 'boolean'"),
+            ("get_device", {"device": "x" * 1_000_000}, "The arguments are too large"),
+            ("list_devices", {"text": ["deep"] * 10 + [[[[[[[[[[[]]]]]]]]]]]},
+             "text: "),
+            ("get_device", {"device": "demo.nope"}, "404 unknown_device"),
+        ]
+        for name, arguments, expected in cases:
+            result = await client.call_tool(name, arguments)
+            assert result.is_error, (name, arguments)
+            assert expected in text(result), (name, text(result)[:300])
+            assert len(text(result)) < 3000
+        # Still up, and still right.
+        result = await client.call_tool("control", {"device": "demo.player_3", "action": "play"})
+        assert not result.is_error, text(result)
+
+
+async def test_hostile_bytes_on_stdio_fail_only_their_own_request(harness):
+    """What the SDK's client would refuse to send: broken JSON, lone surrogates, deep nesting."""
+    token = await harness.token("raw", maturity="SUPERVISED")
+    params = stdio_params(harness.url, token)
+    proc = await asyncio.create_subprocess_exec(
+        params.command, *params.args, env={**os.environ, **params.env},
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL)
+    assert proc.stdin is not None and proc.stdout is not None
+
+    async def send(line: str) -> None:
+        proc.stdin.write(line.encode() + b"\n")
+        await proc.stdin.drain()
+
+    async def answer(msg_id: int) -> dict[str, Any]:
+        while True:
+            line = await asyncio.wait_for(proc.stdout.readline(), DEADLINE)
+            assert line, "hub mcp exited"
+            message = json.loads(line)
+            if message.get("id") == msg_id:
+                return message
+
+    def call(msg_id: int, arguments: str) -> str:
+        return (f'{{"jsonrpc":"2.0","id":{msg_id},"method":"tools/call",'
+                f'"params":{{"name":"get_device","arguments":{arguments}}}}}')
+
+    try:
+        await send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"}}}))
+        assert "result" in await answer(1)
+        await send('{"jsonrpc":"2.0","method":"notifications/initialized"}')
+        # Lines the SDK cannot parse carry no request it could answer: it drops them.
+        await send("this is not JSON")
+        await send(call(2, '{"device":"\\ud800"}'))  # a lone surrogate (rejected by the SDK)
+        await send(call(3, '{"device":' + "[" * 5000 + "]" * 5000 + "}"))
+        await send(call(4, '{"device":["list"]}'))
+        reply = await answer(4)
+        assert reply["result"]["isError"] is True
+        assert "device: ['list'] is not of type 'string'" in reply["result"]["content"][0]["text"]
+        await send(call(5, '{"device":"demo.player_1"}'))
+        reply = await answer(5)
+        assert reply["result"]["isError"] is False
+        assert reply["result"]["structuredContent"]["id"] == "demo.player_1"
+    finally:
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), DEADLINE)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_arguments_with_lone_surrogates_are_refused_before_the_hub():
+    # The SDK's parser already drops such frames; the check also guards other transports.
+    from hub.mcp.tools import Toolbox
+
+    result = await Toolbox(api=None).call("token", "get_device", {"device": "\ud800"})  # type: ignore[arg-type]
+    assert result.is_error and "invalid Unicode" in text(result)
+
+
+# -- streamable HTTP -----------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def mcp_http(url: str, token: str | None) -> AsyncIterator[str]:
+    """`hub mcp --http` as a subprocess; yields its MCP endpoint once it answers."""
+    port = unused_port()
+    env = {**os.environ}
+    env.pop("HUB_TOKEN", None)
+    if token:
+        env["HUB_TOKEN"] = token
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "mcp", "--url", url, "--http", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    endpoint = f"http://127.0.0.1:{port}/mcp"
+    try:
+        async with aiohttp.ClientSession() as session:
+            async def answers() -> bool:
+                if proc.poll() is not None:
+                    raise AssertionError(proc.stdout.read().decode())
+                try:
+                    async with session.get(endpoint) as resp:
+                        return resp.status < 500
+                except aiohttp.ClientConnectionError:
+                    return False
+            await wait_for(answers, "hub mcp --http to answer")
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=DEADLINE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+async def test_streamable_http_answers_the_same(harness):
+    token = await harness.token("remote", maturity="SUPERVISED")
+    intern = await harness.token("remote-intern", maturity="INTERN")
+    async with mcp_http(harness.url, token) as endpoint:
+        async with Client(endpoint, read_timeout_seconds=DEADLINE) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert {"list_devices", "now_playing", "control", "volume_set"} <= names
+            result = await client.call_tool("control", {"device": "demo.player_2",
+                                                        "action": "play"})
+            assert not result.is_error, text(result)
+            result = await client.call_tool("now_playing", {"device": "demo.player_2"})
+            assert 'Kitchen (demo.player_2): playing "Morning Light"' in text(result)
+        # A client with its own token acts as its own principal.
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {intern}"}) as http:
+            async with Client(streamable_http_client(endpoint, http_client=http),
+                              read_timeout_seconds=DEADLINE) as client:
+                result = await client.call_tool("control", {"device": "demo.player_2",
+                                                            "action": "pause"})
+                assert result.is_error and "SUPERVISED" in text(result)
+    by_source = {(r["principal"], r["action"], r["decision"] or r["outcome"], r["source"])
+                 for r in await audit(harness, device="demo.player_2")}
+    assert ("remote", "play", "ok", "mcp") in by_source
+    assert ("remote-intern", "pause", "deny", "mcp") in by_source
