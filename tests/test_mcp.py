@@ -277,6 +277,68 @@ async def test_arguments_with_lone_surrogates_are_refused_before_the_hub():
     assert result.is_error and "invalid Unicode" in text(result)
 
 
+# -- resources ---------------------------------------------------------------------------------
+
+
+async def test_devices_are_resources_and_listen_streams_push_updates(harness):
+    """The 2026-07-28 protocol (the SDK client's default): subscriptions/listen."""
+    token = await harness.token("watcher", maturity="STUDENT")
+    uri = "hub://devices/demo.player_1"
+    async with mcp_stdio(harness.url, token) as client:
+        assert client.protocol_version == "2026-07-28"
+        listed = {r.uri: r for r in (await client.list_resources()).resources}
+        assert set(listed) == {f"hub://devices/demo.player_{i}" for i in (1, 2, 3)}
+        assert listed[uri].title == "Living Room"
+        content = (await client.read_resource(uri)).contents[0]
+        assert json.loads(content.text)["name"] == "Living Room"
+        templates = (await client.list_resource_templates()).resource_templates
+        assert templates[0].uri_template == "hub://devices/{id}"
+
+        async with client.listen(resource_subscriptions=[uri]) as sub:
+            assert sub.honored.resource_subscriptions == [uri]
+            status, _ = await harness.act("demo.player_1", "volume_set", {"volume": 12})
+            assert status == 200
+            event = await asyncio.wait_for(anext(aiter(sub)), DEADLINE)
+            assert event.uri == uri
+            content = (await client.read_resource(uri, cache_mode="bypass")).contents[0]
+            assert json.loads(content.text)["attributes"]["volume"] == 12
+
+        with pytest.raises(Exception, match="not a device resource"):
+            await client.read_resource("hub://other/1")
+        with pytest.raises(Exception, match="unknown device"):
+            await client.read_resource("hub://devices/demo.nope")
+
+
+@pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
+async def test_resources_subscribe_in_the_2025_protocol(harness):
+    """Claude Desktop and most agent frameworks speak the handshake era: resources/subscribe
+    and notifications/resources/updated on the session."""
+    import mcp_types as types
+
+    token = await harness.token("watcher", maturity="STUDENT")
+    uri = "hub://devices/demo.player_2"
+    updates: asyncio.Queue[str] = asyncio.Queue()
+
+    async def on_message(message) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updates.put_nowait(message.params.uri)
+
+    async with mcp_stdio(harness.url, token, mode="legacy", message_handler=on_message) as client:
+        await client.subscribe_resource(uri)
+        status, _ = await harness.act("demo.player_2", "play")
+        assert status == 200
+        assert await asyncio.wait_for(updates.get(), DEADLINE) == uri
+        # Another device's change is not announced to this subscriber.
+        await harness.act("demo.player_3", "play")
+        await harness.act("demo.player_2", "pause")
+        assert await asyncio.wait_for(updates.get(), DEADLINE) == uri
+        while not updates.empty():  # player_3's change would have come before player_2's
+            assert updates.get_nowait() == uri
+        await client.unsubscribe_resource(uri)
+        with pytest.raises(Exception, match="unknown device"):
+            await client.subscribe_resource("hub://devices/demo.nope")
+
+
 # -- streamable HTTP -----------------------------------------------------------------------------
 
 

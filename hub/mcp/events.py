@@ -123,8 +123,9 @@ class EventStream:
                     self.connected.set()
                     continue
                 event = data.get("event") if data.get("type") == "event" else None
-                device = (event or {}).get("data", {}).get("device_id")
-                if isinstance(device, str):
-                    await self._on_event(event["type"], device)
+                if isinstance(event, dict):
+                    device = (event.get("data") or {}).get("device_id")
+                    if isinstance(device, str):
+                        await self._on_event(str(event.get("type")), device)
             # Closed: a revoked token is refused at the next handshake, ending the stream.
             self.connected.clear()
