@@ -138,7 +138,7 @@ def build_action_tools(catalog: list[dict[str, Any]]) -> dict[str, ActionTool]:
         ), name)
     if simple:
         lines = "\n".join(f"- {name}: {_describe(info)}" for name, info in simple.items())
-        tools[CONTROL_TOOL] = ActionTool(types.Tool(
+        control = ActionTool(types.Tool(
             name=CONTROL_TOOL,
             description="Send a command that takes no parameters to one device:\n" + lines,
             input_schema=_schema({
@@ -149,6 +149,7 @@ def build_action_tools(catalog: list[dict[str, Any]]) -> dict[str, ActionTool]:
             }, ["device", "action"]),
             annotations=CONTROL,
         ), None)
+        tools = {CONTROL_TOOL: control, **tools}  # the everyday commands first
     return tools
 
 
@@ -323,7 +324,7 @@ class Toolbox:
                       f"{would.get('required')}) and would be sent to the "
                       f"{would.get('plugin')} plugin with parameters "
                       f"{json.dumps(would.get('params', {}))}.", answer)
-        text = f"Done: {action} on {label}. Now: {_summary(state, self._clock())}."
+        text = f"Done: {action} on {label}. Now: {_summary(state)}."
         if answer.get("result") is not None:
             text += f" Result: {json.dumps(answer['result'])}"
         return ok(text, answer)
@@ -333,7 +334,7 @@ def hub_error(err: HubApiError) -> types.CallToolResult:
     """A failure the hub answered, worded for a model to act on."""
     d = err.details
     if err.status == 403:
-        text = f"Denied by the hub's governance: {err.message}"
+        text = f"Denied by the hub's governance: {err.message.rstrip('.')}."
         if d.get("required"):
             text += (f" Required maturity: {d['required']}; this agent's maturity: "
                      f"{d.get('maturity') or 'none'}. Ask the hub's owner if it should be "
@@ -398,7 +399,7 @@ def _position(attrs: dict[str, Any], state: str, now: float) -> float | None:
     return position
 
 
-def _summary(device: dict[str, Any], now: float) -> str:
+def _summary(device: dict[str, Any]) -> str:
     attrs = device.get("attributes") or {}
     state = device.get("state", "unknown")
     parts = [state]
@@ -413,7 +414,7 @@ def _summary(device: dict[str, Any], now: float) -> str:
 
 
 def _device_line(device: dict[str, Any], now: float) -> str:
-    line = f"{device.get('name')} ({device.get('id')}): {_summary(device, now)}"
+    line = f"{device.get('name')} ({device.get('id')}): {_summary(device)}"
     if device.get("unavailable_reason"):
         line += f" ({device['unavailable_reason']})"
     return line
