@@ -83,6 +83,28 @@ async def test_rest_records_the_declared_client_as_source(harness, header, sourc
     assert {r["principal"] for r in records} == {"owner"}  # the header never says who
 
 
+# -- the command -------------------------------------------------------------------------------
+
+
+def test_the_command_needs_a_token_and_keeps_a_shared_one_on_loopback(tmp_path, monkeypatch,
+                                                                      capsys):
+    from hub.cli import main
+
+    monkeypatch.delenv("HUB_TOKEN", raising=False)
+    assert main(["mcp", "--url", "http://127.0.0.1:9"]) == 1
+    assert "no agent token" in capsys.readouterr().err
+    empty = tmp_path / "empty.token"
+    empty.write_text("\n")
+    assert main(["mcp", "--url", "http://127.0.0.1:9", "--token-file", str(empty)]) == 1
+    assert "is empty" in capsys.readouterr().err
+    assert main(["mcp", "--url", "http://127.0.0.1:9", "--token-file",
+                 str(tmp_path / "missing")]) == 1
+    assert "cannot read the token file" in capsys.readouterr().err
+    monkeypatch.setenv("HUB_TOKEN", "hub_shared")
+    assert main(["mcp", "--url", "http://127.0.0.1:9", "--http", "--host", "0.0.0.0"]) == 1
+    assert "refusing to serve 0.0.0.0 with a shared token" in capsys.readouterr().err
+
+
 # -- stdio: tools, control by id, dry run, denial, revocation -----------------------------------
 
 

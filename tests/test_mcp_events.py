@@ -5,8 +5,11 @@ refused or after a bounded number of failures."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import unused_port
 
 from hub.mcp import events
@@ -49,7 +52,9 @@ async def next_event(rec: Recorder, device: str) -> tuple[str, str]:
             return kind, dev
 
 
-async def test_reconnects_after_a_drop_and_resyncs(hub_factory):
+@pytest.fixture
+async def live(hub_factory) -> AsyncIterator[tuple[Any, Recorder, EventStream]]:
+    """A hub with one demo player and a subscribed event stream for agent 'watcher'."""
     harness = await hub_factory({"plugins": {"demo": {"players": 1}}}, only=["demo"])
     token = await harness.token("watcher", maturity="STUDENT")
     rec = Recorder()
@@ -58,37 +63,35 @@ async def test_reconnects_after_a_drop_and_resyncs(hub_factory):
         stream.start()
         try:
             assert await asyncio.wait_for(stream.wait_ready(), DEADLINE)
-            await harness.act("demo.player_1", "play")
-            assert await next_event(rec, "demo.player_1") == ("state_changed", "demo.player_1")
-            # The hub drops the socket (as it does a slow consumer); the stream comes back.
-            for conn in tuple(harness.client.app[WS_API].connections):
-                conn.terminate(aiohttp.WSCloseCode.GOING_AWAY, "test drop")
-            stream.connected.clear()  # set again once the new connection is subscribed
-            assert await asyncio.wait_for(stream.wait_ready(), DEADLINE)
-            assert stream.connections == 2
-            assert rec.resyncs == 1
-            assert rec.delays and rec.delays[0] <= events.FIRST_DELAY * 1.2
-            await harness.act("demo.player_1", "pause")
-            assert await next_event(rec, "demo.player_1") == ("state_changed", "demo.player_1")
+            yield harness, rec, stream
         finally:
             await stream.stop()
 
 
-async def test_a_revoked_token_ends_the_stream_without_retrying(hub_factory):
-    harness = await hub_factory({"plugins": {"demo": {"players": 1}}}, only=["demo"])
-    token = await harness.token("watcher", maturity="STUDENT")
-    rec = Recorder()
-    async with aiohttp.ClientSession() as session:
-        stream = rec.stream(session, harness.url + "/ws", token)
-        stream.start()
-        assert await asyncio.wait_for(stream.wait_ready(), DEADLINE)
-        status, _ = await harness.request("DELETE", "/tokens/watcher")
-        assert status == 200
-        reason = await asyncio.wait_for(rec.ended, DEADLINE)
-        assert "refused the token" in reason
-        assert len(rec.delays) == 1  # one retry found the token refused, then no more
-        assert not await stream.wait_ready()
-        await stream.stop()
+async def test_reconnects_after_a_drop_and_resyncs(live):
+    harness, rec, stream = live
+    await harness.act("demo.player_1", "play")
+    assert await next_event(rec, "demo.player_1") == ("state_changed", "demo.player_1")
+    # The hub drops the socket (as it does a slow consumer); the stream comes back.
+    for conn in tuple(harness.client.app[WS_API].connections):
+        conn.terminate(aiohttp.WSCloseCode.GOING_AWAY, "test drop")
+    stream.connected.clear()  # set again once the new connection is subscribed
+    assert await asyncio.wait_for(stream.wait_ready(), DEADLINE)
+    assert stream.connections == 2
+    assert rec.resyncs == 1
+    assert rec.delays and rec.delays[0] <= events.FIRST_DELAY * 1.2
+    await harness.act("demo.player_1", "pause")
+    assert await next_event(rec, "demo.player_1") == ("state_changed", "demo.player_1")
+
+
+async def test_a_revoked_token_ends_the_stream_without_retrying(live):
+    harness, rec, stream = live
+    status, _ = await harness.request("DELETE", "/tokens/watcher")
+    assert status == 200
+    reason = await asyncio.wait_for(rec.ended, DEADLINE)
+    assert "refused the token" in reason
+    assert len(rec.delays) == 1  # one retry found the token refused, then no more
+    assert not await stream.wait_ready()
 
 
 async def test_gives_up_after_bounded_attempts_with_growing_capped_delays():

@@ -39,7 +39,7 @@ from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
 from hub import __version__
 from hub.mcp.events import EventStream
 from hub.mcp.hubapi import HubApi, HubApiError
-from hub.mcp.tools import Toolbox, failed, hub_error
+from hub.mcp.tools import READ_TOOLS, Toolbox, failed, hub_error
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,6 @@ class HubMcp:
         except HubApiError as err:
             # Without the catalog we still offer the read tools: their calls say what is wrong.
             log.warning("tools/list: the catalog is unavailable: %s", err)
-            from hub.mcp.tools import READ_TOOLS
-
             tools = list(READ_TOOLS)
         return types.ListToolsResult(tools=tools)
 
