@@ -92,9 +92,15 @@ class HubApi:
     async def device(self, token: str, device: str) -> dict[str, Any]:
         return await self.request(token, "GET", "/devices/" + quote(device, safe=""))
 
-    async def catalog(self, token: str) -> list[dict[str, Any]]:
+    async def catalog(self, token: str) -> dict[str, Any]:
         body = await self.request(token, "GET", "/actions/catalog")
-        return list(body.get("devices", []))
+        return body if isinstance(body, dict) else {}
+
+    async def search(self, token: str, query: dict[str, Any]) -> dict[str, Any]:
+        return await self.request(token, "GET", "/media/search", params=_query(query))
+
+    async def browse(self, token: str, query: dict[str, Any]) -> dict[str, Any]:
+        return await self.request(token, "GET", "/media/browse", params=_query(query))
 
     async def act(self, token: str, device: str, action: str, params: dict[str, Any],
                   dry_run: bool) -> dict[str, Any]:
@@ -103,3 +109,9 @@ class HubApi:
 
     def ws_url(self) -> str:
         return ("ws" + self.url[4:] if self.url.startswith("http") else self.url) + "/ws"
+
+
+def _query(args: dict[str, Any]) -> dict[str, str]:
+    """Tool arguments as a query string: lists comma-separated, as the hub's routes take them."""
+    return {k: ",".join(map(str, v)) if isinstance(v, list) else str(v)
+            for k, v in args.items() if v is not None}

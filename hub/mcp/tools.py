@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,25 +93,39 @@ READ_TOOLS = [
 ]
 READ_TOOL_NAMES = frozenset(t.name for t in READ_TOOLS)
 CONTROL_TOOL = "control"
-RESERVED = READ_TOOL_NAMES | {CONTROL_TOOL}
+MEDIA_TOOL_NAMES = frozenset({"search_media", "browse_media", "play"})
+RESERVED = READ_TOOL_NAMES | MEDIA_TOOL_NAMES | {CONTROL_TOOL}
 
 
 @dataclass(frozen=True)
-class ActionTool:
-    """One control tool built from the catalog."""
+class Route:
+    """One tool built from the catalog, and what a call of it does."""
 
     tool: types.Tool
-    action: str | None  # None: `control`, whose `action` argument names the action
+    kind: str = "action"  # action | search_media | browse_media | play
+    action: str | None = None  # for `action`; None: `control`, whose argument names it
 
 
-def build_action_tools(catalog: list[dict[str, Any]]) -> dict[str, ActionTool]:
-    """The control tools for a catalog (GET /actions/catalog's `devices`), by tool name."""
+def build_tools(catalog: dict[str, Any]) -> dict[str, Route]:
+    """The tools for a catalog (the body of GET /actions/catalog), by tool name: the media
+    tools when the hub has a media library with a provider, and the control tools."""
+    media = build_media_tools(catalog.get("media") or [])
+    # `play` plays a search result or an item id, or resumes: it serves the play and
+    # play_media actions, which would otherwise be a second way to do the same.
+    served = {"play", "play_media"} if "play" in media else set()
+    return {**build_action_tools(catalog.get("devices") or [], served), **media}
+
+
+def build_action_tools(catalog: list[dict[str, Any]],
+                       served: Container[str] = frozenset()) -> dict[str, Route]:
+    """The control tools for the catalog's `devices`, by tool name; actions in `served` are
+    left to other tools."""
     actions: dict[str, dict[str, Any]] = {}  # name -> merged description, schema, permission
     for device in catalog:
         for entry in device.get("actions", []):
             name = entry.get("name")
-            if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name):
-                continue  # not expressible as a tool name; still reachable over REST
+            if not isinstance(name, str) or not _TOOL_NAME.fullmatch(name) or name in served:
+                continue  # not expressible as a tool name (still reachable over REST), or served
             seen = actions.setdefault(name, {"description": entry.get("description") or "",
                                              "schemas": [], "allowed": False,
                                              "required": set()})
@@ -121,7 +135,7 @@ def build_action_tools(catalog: list[dict[str, Any]]) -> dict[str, ActionTool]:
             seen["allowed"] = seen["allowed"] or bool(entry.get("allowed"))
             if entry.get("required"):
                 seen["required"].add(str(entry["required"]))
-    tools: dict[str, ActionTool] = {}
+    tools: dict[str, Route] = {}
     simple: dict[str, dict[str, Any]] = {}
     for name, info in sorted(actions.items()):
         properties, required = _merge(info["schemas"])
@@ -129,16 +143,16 @@ def build_action_tools(catalog: list[dict[str, Any]]) -> dict[str, ActionTool]:
             simple[name] = info
             continue
         tool_name = name if name not in RESERVED else f"{name}_action"
-        tools[tool_name] = ActionTool(types.Tool(
+        tools[tool_name] = Route(types.Tool(
             name=tool_name,
             description=_describe(info),
             input_schema=_schema({"device": DEVICE_ARG, **properties, "dry_run": DRY_RUN_ARG},
                                  ["device", *required]),
             annotations=CONTROL,
-        ), name)
+        ), action=name)
     if simple:
         lines = "\n".join(f"- {name}: {_describe(info)}" for name, info in simple.items())
-        control = ActionTool(types.Tool(
+        control = Route(types.Tool(
             name=CONTROL_TOOL,
             description="Send a command that takes no parameters to one device:\n" + lines,
             input_schema=_schema({
@@ -148,7 +162,7 @@ def build_action_tools(catalog: list[dict[str, Any]]) -> dict[str, ActionTool]:
                 "dry_run": DRY_RUN_ARG,
             }, ["device", "action"]),
             annotations=CONTROL,
-        ), None)
+        ))
         tools = {CONTROL_TOOL: control, **tools}  # the everyday commands first
     return tools
 
@@ -183,6 +197,67 @@ def _describe(info: dict[str, Any]) -> str:
     return text
 
 
+def build_media_tools(media: list[dict[str, Any]]) -> dict[str, Route]:
+    """search_media, browse_media and play, from the catalog's `media` entries: only for an
+    operation some running plugin provides. Parameter schemas are the catalog's, with the
+    device argument taking names like every other tool's."""
+    entries = {m["name"]: m for m in media
+               if isinstance(m, dict) and m.get("plugins") and isinstance(m.get("parameters"),
+                                                                         dict)}
+    tools: dict[str, Route] = {}
+    search = entries.get("search_media")
+    if search is not None:
+        props = {**search["parameters"].get("properties", {})}
+        if "device" in props:
+            props["device"] = {**DEVICE_ARG, "description": "Only what this device can play."}
+        tools["search_media"] = Route(types.Tool(
+            name="search_media",
+            description="Search music and audio (tracks, albums, artists, playlists, radio, "
+                        "podcasts) across every connected service. Each result has an id: "
+                        "play it with play (item), or open an album, artist or playlist with "
+                        "browse_media." + _media_note(search),
+            input_schema=_schema(props, list(search["parameters"].get("required", []))),
+            annotations=READ_ONLY), kind="search_media")
+    browse = entries.get("browse_media")
+    if browse is not None:
+        props = {**browse["parameters"].get("properties", {}), "device": DEVICE_ARG}
+        tools["browse_media"] = Route(types.Tool(
+            name="browse_media",
+            description="Browse the library a device can play from (playlists, favorites, "
+                        "albums, radio...), one level at a time: without item, the top level; "
+                        "with an item id that can be expanded, what it holds; with cursor, the "
+                        "next page." + _media_note(browse),
+            input_schema=_schema(props, ["device"]),
+            annotations=READ_ONLY), kind="browse_media")
+    if search is not None:
+        tools["play"] = Route(types.Tool(
+            name="play",
+            description="Play on a device: what a search query finds ('focus playlist', "
+                        "'jazz radio', 'Nils Frahm'), or an item id from search_media or "
+                        "browse_media; with neither, resume what was paused. enqueue: play "
+                        "now (default), next, add to the queue, or replace the queue.",
+            input_schema=_schema({
+                "device": DEVICE_ARG,
+                "query": {"type": "string", "minLength": 1, "maxLength": 200,
+                          "description": "What to find and play."},
+                "item": {"type": "string", "minLength": 1, "maxLength": 2048,
+                         "description": "The id of an item to play, from search_media or "
+                                        "browse_media."},
+                "enqueue": {"type": "string", "enum": ["play", "next", "add", "replace"],
+                            "default": "play"},
+                "dry_run": DRY_RUN_ARG,
+            }, ["device"]),
+            annotations=CONTROL), kind="play")
+    return tools
+
+
+def _media_note(entry: dict[str, Any]) -> str:
+    denied = sorted({str(p.get("required")) for p in entry["plugins"] if not p.get("allowed")})
+    if denied and not any(p.get("allowed") for p in entry["plugins"]):
+        return f" (This agent may not use it: it requires {' or '.join(denied)}.)"
+    return ""
+
+
 # -- calls ---------------------------------------------------------------------------------------
 
 
@@ -209,23 +284,23 @@ class Toolbox:
     def __init__(self, api: HubApi, *, clock: Callable[[], float] = time.time) -> None:
         self.api = api
         self._clock = clock
-        self._routes: dict[str, tuple[float, dict[str, ActionTool]]] = {}
+        self._routes: dict[str, tuple[float, dict[str, Route]]] = {}
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
 
     async def list_tools(self, token: str) -> list[types.Tool]:
-        routes = await self._action_tools(token, fresh=True)
+        routes = await self._tools(token, fresh=True)
         return [*READ_TOOLS, *(t.tool for t in routes.values())]
 
     def forget(self) -> None:
         """Devices came or went: the next call re-reads the catalog."""
         self._routes.clear()
 
-    async def _action_tools(self, token: str, *, fresh: bool = False) -> dict[str, ActionTool]:
+    async def _tools(self, token: str, *, fresh: bool = False) -> dict[str, Route]:
         cached = self._routes.get(token)
         now = self._clock()
         if cached is not None and not fresh and now - cached[0] < CATALOG_TTL:
             return cached[1]
-        tools = build_action_tools(await self.api.catalog(token))
+        tools = build_tools(await self.api.catalog(token))
         if len(self._routes) > 64:  # one entry per agent token; a bound, not a cache policy
             self._routes.clear()
         self._routes[token] = (now, tools)
@@ -249,16 +324,22 @@ class Toolbox:
                 if (problem := self._invalid(tool, arguments)) is not None:
                     return problem
                 return await getattr(self, "_" + name)(token, arguments)
-            routes = await self._action_tools(token)
+            routes = await self._tools(token)
             if name not in routes:
-                routes = await self._action_tools(token, fresh=True)  # a device may be new
+                routes = await self._tools(token, fresh=True)  # a device may be new
             route = routes.get(name)
             if route is None:
                 known = ", ".join([*READ_TOOL_NAMES, *routes])
                 return failed(f"Unknown tool {name[:128]!r}. The tools are: {known}.")
             if (problem := self._invalid(route.tool, arguments)) is not None:
                 return problem
-            return await self._act(token, route, arguments)
+            if route.kind != "action":
+                return await getattr(self, "_" + route.kind)(token, arguments)
+            action = route.action or arguments["action"]
+            params = {k: v for k, v in arguments.items() if k not in ("device", "dry_run")} \
+                if route.action else {}
+            return await self._act(token, arguments["device"], action, params,
+                                   bool(arguments.get("dry_run", False)))
         except HubApiError as err:
             return hub_error(err)
 
@@ -309,15 +390,17 @@ class Toolbox:
         return ok("\n".join(_playing_line(d, now) for d in devices),
                   {"devices": [_brief(d) for d in devices]})
 
-    async def _act(self, token: str, route: ActionTool, args: dict[str, Any]
-                   ) -> types.CallToolResult:
-        action = route.action or args["action"]
-        params = {k: v for k, v in args.items() if k not in ("device", "dry_run", "action")} \
-            if route.action else {}
-        dry_run = bool(args.get("dry_run", False))
-        answer = await self.api.act(token, device_ref(args["device"]), action, params, dry_run)
+    async def _act(self, token: str, device: str, action: str, params: dict[str, Any],
+                   dry_run: bool, *, what: str | None = None) -> types.CallToolResult:
+        answer = await self.api.act(token, device_ref(device), action, params, dry_run)
         state = answer.get("state") or {}
         label = f"{state.get('name', answer.get('device'))} ({answer.get('device')})"
+        if what is not None:  # from play: say what, not which action
+            if dry_run:
+                return ok(f"Dry run, nothing was done: {what} on {label} is allowed and would "
+                          f"be sent to the {(answer.get('would') or {}).get('plugin')} plugin.",
+                          answer)
+            return ok(f"{what} on {label}. Now: {_summary(state)}.", answer)
         if dry_run:
             would = answer.get("would") or {}
             return ok(f"Dry run, nothing was done: {action} on {label} is allowed (it requires "
@@ -328,6 +411,75 @@ class Toolbox:
         if answer.get("result") is not None:
             text += f" Result: {json.dumps(answer['result'])}"
         return ok(text, answer)
+
+
+    async def _search_media(self, token: str, args: dict[str, Any]) -> types.CallToolResult:
+        query = dict(args)
+        if query.get("device"):
+            query["device"] = device_ref(query["device"])
+        body = await self.api.search(token, query)
+        results = body.get("results") or []
+        lines = [_item_line(item) for item in results] or [f"Nothing found for {args['q']!r}."]
+        lines += [f"({e.get('plugin')} did not answer: {e.get('code')}: {e.get('message')})"
+                  for e in body.get("errors") or []]
+        return ok("\n".join(lines), body)
+
+    async def _browse_media(self, token: str, args: dict[str, Any]) -> types.CallToolResult:
+        body = await self.api.browse(token, {**args, "device": device_ref(args["device"])})
+        item = body.get("item") or {}
+        children = body.get("children") or []
+        lines = [_item_line(item)] + [f"  {_item_line(child)}" for child in children]
+        if not children:
+            lines.append("  (nothing inside)" if item.get("can_expand") else
+                         "  (an item to play, not a folder)")
+        if body.get("cursor"):
+            lines.append(f"More: browse again with cursor {body['cursor']!r}.")
+        return ok("\n".join(lines), body)
+
+    async def _play(self, token: str, args: dict[str, Any]) -> types.CallToolResult:
+        device, dry_run = args["device"], bool(args.get("dry_run", False))
+        enqueue = args.get("enqueue", "play")
+        verb = {"play": "Playing", "next": "Playing next", "add": "Added to the queue",
+                "replace": "Replaced the queue with"}[enqueue]
+        if args.get("item"):
+            return await self._act(token, device, "play_media",
+                                   {"media_id": args["item"], "enqueue": enqueue}, dry_run,
+                                   what=f"{verb} {args['item']!r}")
+        if not args.get("query"):
+            return await self._act(token, device, "play", {}, dry_run, what="Resumed playback")
+        found = await self.api.search(token, {"q": args["query"], "device": device_ref(device),
+                                              "limit": 10})
+        results = found.get("results") or []
+        playable = [r for r in results if r.get("can_play")]
+        if not playable:
+            text = f"Nothing playable found for {args['query']!r} on {device}."
+            if results:
+                text += " Found, not playable as such (browse them):\n" + "\n".join(
+                    _item_line(r) for r in results[:5])
+            return failed(text, {"error": {"code": "nothing_found"}, "search": found})
+        item = playable[0]
+        result = await self._act(
+            token, device, "play_media", {"media_id": item["id"], "enqueue": enqueue}, dry_run,
+            what=f"{verb} {_item_title(item)}")
+        if isinstance(result.structured_content, dict):
+            result.structured_content = {**result.structured_content, "item": item}
+        return result
+
+
+def _item_title(item: dict[str, Any]) -> str:
+    text = f'"{item.get("title")}" ({item.get("type")}'
+    if item.get("subtitle"):
+        text += f", {item['subtitle']}"
+    return text + (f", {item['plugin']}" if item.get("plugin") else "") + ")"
+
+
+def _item_line(item: dict[str, Any]) -> str:
+    flags = [f for f, on in (("playable", item.get("can_play")),
+                             ("expandable", item.get("can_expand"))) if on]
+    line = f"{_item_title(item)} id={item.get('id')}"
+    if isinstance(item.get("duration"), int | float):
+        line += f" {_clock_text(item['duration'])}"
+    return line + (f" [{', '.join(flags)}]" if flags else "")
 
 
 def hub_error(err: HubApiError) -> types.CallToolResult:
