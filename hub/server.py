@@ -220,13 +220,13 @@ async def action_catalog(request: web.Request) -> web.Response:
 async def browse_media(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     return json_response(await hub.media.browse(
-        _principal(request), media.query_params(request.query), source="rest"))
+        _principal(request), media.query_params(request.query), source=request_source(request)))
 
 
 async def search_media(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     return json_response(await hub.media.search(
-        _principal(request), media.query_params(request.query), source="rest"))
+        _principal(request), media.query_params(request.query), source=request_source(request)))
 
 
 async def post_discover(request: web.Request) -> web.Response:

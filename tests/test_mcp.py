@@ -112,62 +112,82 @@ async def test_tools_come_from_the_catalog(harness):
     token = await harness.token("planner", maturity="SUPERVISED")
     async with mcp_stdio(harness.url, token) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        assert {"list_devices", "get_device", "now_playing", "control"} <= set(tools)
-        # Each action with parameters is a tool whose schema is the catalog's.
+        assert {"list_devices", "get_device", "now_playing", "control", "search_media",
+                "browse_media", "play"} <= set(tools)
         status, catalog = await harness.get("/actions/catalog?device=demo.player_1")
         assert status == 200, catalog
+        # Each action with parameters is a tool whose schema is the catalog's.
         by_name = {a["name"]: a for a in catalog["devices"][0]["actions"]}
-        for action in ("volume_set", "seek", "mute", "play_media", "repeat_set", "join"):
+        for action in ("volume_set", "volume_step", "seek", "mute", "shuffle_set",
+                       "repeat_set", "select_source", "join"):
             schema = tools[action].input_schema
             expected = by_name[action]["parameters"]
             for key, value in expected["properties"].items():
                 assert schema["properties"][key] == value, (action, key)
             assert set(schema["required"]) == {"device", *expected["required"]}
             assert schema["properties"]["dry_run"]["type"] == "boolean"
-        # Parameterless actions are the values of control's `action`.
+        # Parameterless actions are the values of control's `action`; play and play_media
+        # are the play tool's (a search, an item, or resume).
         assert set(tools["control"].input_schema["properties"]["action"]["enum"]) == {
-            "next", "pause", "play", "previous", "stop", "unjoin", "volume_get"}
+            "next", "pause", "previous", "stop", "unjoin", "volume_get"}
         assert "dry_run" in tools["control"].input_schema["properties"]
+        assert "play_media" not in tools
+        assert set(tools["play"].input_schema["properties"]) == {
+            "device", "query", "item", "enqueue", "dry_run"}
+        # The media tools' parameters are the catalog's media operations'.
+        media = {m["name"]: m for m in catalog["media"]}
+        for name in ("search_media", "browse_media"):
+            expected = media[name]["parameters"]["properties"]
+            schema = tools[name].input_schema["properties"]
+            assert set(schema) == set(expected)
+            assert all(schema[k] == v for k, v in expected.items() if k != "device")
 
 
-async def test_read_control_and_dry_run(harness):
+async def test_control_by_name_and_dry_run(harness):
     token = await harness.token("planner", maturity="SUPERVISED")
     async with mcp_stdio(harness.url, token) as client:
         result = await client.call_tool("now_playing", {})
         assert not result.is_error and text(result) == "Nothing is playing."
 
-        result = await client.call_tool("control", {"device": "demo.player_1", "action": "play"})
+        result = await client.call_tool("play", {"device": "Living Room"})
         assert not result.is_error, text(result)
-        assert "Done: play on Living Room (demo.player_1)" in text(result)
+        assert text(result).startswith("Resumed playback on Living Room (demo.player_1).")
         assert (await harness.device("demo.player_1"))["state"] == "playing"
+        title = (await harness.device("demo.player_1"))["attributes"]["media_title"]
 
         result = await client.call_tool("now_playing", {})
         assert not result.is_error
-        assert text(result).startswith(
-            'Living Room (demo.player_1): playing "Morning Light" by The Lanterns from Early '
-            'Hours, 0:')
-        assert result.structured_content["devices"][0]["media_title"] == "Morning Light"
+        assert text(result).startswith(f'Living Room (demo.player_1): playing "{title}" by ')
+        assert result.structured_content["devices"][0]["media_title"] == title
 
-        result = await client.call_tool("volume_set", {"device": "demo.player_1",
+        result = await client.call_tool("volume_set", {"device": "the living room speaker",
                                                        "volume": 55, "dry_run": True})
         assert not result.is_error, text(result)
         assert text(result).startswith("Dry run, nothing was done: volume_set on Living Room")
         assert (await harness.device("demo.player_1"))["attributes"]["volume"] == 30
 
-        result = await client.call_tool("volume_set", {"device": "demo.player_1", "volume": 55})
+        result = await client.call_tool("volume_set", {"device": "living room", "volume": 55})
         assert not result.is_error, text(result)
         assert (await harness.device("demo.player_1"))["attributes"]["volume"] == 55
 
+        result = await client.call_tool("control", {"device": "Kitchen", "action": "pause"})
+        assert not result.is_error, text(result)
+        assert "Done: pause on Kitchen (demo.player_2)" in text(result)
+
         result = await client.call_tool("list_devices", {"state": "playing"})
         assert text(result).splitlines() == [
-            'Living Room (demo.player_1): playing, "Morning Light" by The Lanterns, volume 55']
+            f'Living Room (demo.player_1): playing, "{title}" by '
+            f'{(await harness.device("demo.player_1"))["attributes"]["media_artist"]}, volume 55']
 
     records = await audit(harness, principal="planner")
     assert records and {r["source"] for r in records} == {"mcp"}
-    assert {(r["action"], r["record"], r["decision"] or r["outcome"]) for r in records} == {
-        ("play", "decision", "allow"), ("play", "outcome", "ok"),
-        ("volume_set", "decision", "allow"), ("volume_set", "outcome", "dry_run"),
-        ("volume_set", "outcome", "ok")}
+    assert {(r["action"], r["device"], r["record"], r["decision"] or r["outcome"])
+            for r in records} >= {
+        ("play", "demo.player_1", "decision", "allow"), ("play", "demo.player_1", "outcome", "ok"),
+        ("volume_set", "demo.player_1", "decision", "allow"),
+        ("volume_set", "demo.player_1", "outcome", "dry_run"),
+        ("volume_set", "demo.player_1", "outcome", "ok"),
+        ("pause", "demo.player_2", "outcome", "ok")}
 
 
 async def test_an_intern_is_denied_and_the_audit_says_so(harness):
@@ -200,7 +220,7 @@ async def test_a_revoked_token_stops_working_on_the_next_call(harness):
         assert not (await client.call_tool("get_device", {"device": "demo.player_1"})).is_error
         status, _ = await harness.request("DELETE", "/tokens/short-lived")
         assert status == 200
-        result = await client.call_tool("control", {"device": "demo.player_1", "action": "play"})
+        result = await client.call_tool("control", {"device": "demo.player_1", "action": "stop"})
         assert result.is_error and "refused this agent's token" in text(result)
         result = await client.call_tool("get_device", {"device": "demo.player_1"})
         assert result.is_error and "refused this agent's token" in text(result)
@@ -216,12 +236,12 @@ async def test_bad_input_gives_tool_errors_and_the_server_stays_up(harness):
              "volume: 'loud' is not of type 'integer'"),
             ("volume_set", {"device": "demo.player_1", "volume": 101}, "volume: 101 is greater"),
             ("volume_set", {"device": "demo.player_1"}, "'volume' is a required property"),
-            ("control", {"device": 7, "action": "play"}, "device: 7 is not of type 'string'"),
+            ("control", {"device": 7, "action": "stop"}, "device: 7 is not of type 'string'"),
             ("control", {"device": "demo.player_1", "action": "explode"},
              "action: 'explode' is not one of"),
-            ("control", {"device": "demo.player_1", "action": "play", "extra": 1},
+            ("control", {"device": "demo.player_1", "action": "stop", "extra": 1},
              "Additional properties are not allowed"),
-            ("control", {"device": "demo.player_1", "action": "play", "dry_run": "yes"},
+            ("control", {"device": "demo.player_1", "action": "stop", "dry_run": "yes"},
              "dry_run: 'yes' is not of type 'boolean'"),
             ("get_device", {"device": "x" * 1_000_000}, "The arguments are too large"),
             ("list_devices", {"text": ["deep"] * 10 + [[[[[[[[[[[]]]]]]]]]]]},
@@ -234,7 +254,7 @@ async def test_bad_input_gives_tool_errors_and_the_server_stays_up(harness):
             assert expected in text(result), (name, text(result)[:300])
             assert len(text(result)) < 3000
         # Still up, and still right.
-        result = await client.call_tool("control", {"device": "demo.player_3", "action": "play"})
+        result = await client.call_tool("play", {"device": "demo.player_3"})
         assert not result.is_error, text(result)
 
 
@@ -297,6 +317,66 @@ async def test_arguments_with_lone_surrogates_are_refused_before_the_hub():
 
     result = await Toolbox(api=None).call("token", "get_device", {"device": "\ud800"})  # type: ignore[arg-type]
     assert result.is_error and "invalid Unicode" in text(result)
+
+
+# -- devices by name and the media library -----------------------------------------------------
+
+HOUSEHOLD = {"plugins": {"demo": {"players": ["Living Room", "Living Room TV", "Kitchen",
+                                              "Bob's iPhone"]}}}
+
+
+async def test_names_media_and_play(hub_factory):
+    harness = await hub_factory(HOUSEHOLD, only=["demo"])
+    token = await harness.token("dj", maturity="SUPERVISED")
+    async with mcp_stdio(harness.url, token) as client:
+        result = await client.call_tool("get_device", {"device": "Livng Room"})
+        assert result.is_error and "404 unknown_device" in text(result)
+        assert "candidates: Living Room (demo.living_room)" in text(result)
+        result = await client.call_tool("control", {"device": "living", "action": "pause"})
+        assert result.is_error and "409 ambiguous_device" in text(result)
+        assert "Living Room (demo.living_room), Living Room TV (demo.living_room_tv)" \
+            in text(result)
+        result = await client.call_tool("list_devices", {"text": "bobs iphone"})
+        assert text(result).splitlines()[0].startswith("Bob's iPhone (demo.bob_s_iphone): ")
+
+        result = await client.call_tool("search_media", {"q": "focus", "types": ["playlist"]})
+        assert not result.is_error, text(result)
+        assert text(result).splitlines()[0].startswith(
+            '"Focus" (playlist, Long, quiet tracks for deep work')
+        assert "id=demo:playlist:focus" in text(result)
+        result = await client.call_tool("browse_media", {"device": "Kitchen"})
+        assert not result.is_error, text(result)
+        assert len(result.structured_content["children"]) >= 2
+
+        result = await client.call_tool("play", {"device": "Kitchen",
+                                                 "query": "my focus playlist"})
+        assert not result.is_error, text(result)
+        assert text(result).startswith('Playing "Focus" (playlist, ')
+        assert "on Kitchen (demo.kitchen). Now: playing" in text(result)
+        assert (await harness.device("demo.kitchen"))["state"] == "playing"
+
+        result = await client.call_tool("play", {"device": "Bob's iPhone", "dry_run": True,
+                                                 "item": "demo:radio:harbour_jazz"})
+        assert not result.is_error, text(result)
+        assert text(result).startswith("Dry run, nothing was done: Playing "
+                                       "'demo:radio:harbour_jazz' on Bob's iPhone")
+        assert (await harness.device("demo.bob_s_iphone"))["state"] == "idle"
+
+        result = await client.call_tool("play", {"device": "Kitchen", "query": "zzzz qqqq"})
+        assert result.is_error and "Nothing playable found for 'zzzz qqqq'" in text(result)
+
+    student = await harness.token("listener", maturity="STUDENT")
+    async with mcp_stdio(harness.url, student) as client:
+        result = await client.call_tool("search_media", {"q": "jazz"})
+        assert not result.is_error and "Harbour Jazz Radio" in text(result)
+        result = await client.call_tool("play", {"device": "Kitchen", "query": "jazz radio"})
+        assert result.is_error and "Required maturity: SUPERVISED" in text(result)
+
+    played = [r for r in await audit(harness, device="demo.kitchen")
+              if r["action"] == "play_media"]
+    assert {(r["principal"], r["source"], r["decision"] or r["outcome"]) for r in played} == {
+        ("dj", "mcp", "allow"), ("dj", "mcp", "ok"), ("listener", "mcp", "deny")}
+    assert played[-1]["params"]["media_id"] == "demo:playlist:focus"
 
 
 # -- resources ---------------------------------------------------------------------------------
@@ -404,11 +484,10 @@ async def test_streamable_http_answers_the_same(harness):
         async with Client(endpoint, read_timeout_seconds=DEADLINE) as client:
             names = {t.name for t in (await client.list_tools()).tools}
             assert {"list_devices", "now_playing", "control", "volume_set"} <= names
-            result = await client.call_tool("control", {"device": "demo.player_2",
-                                                        "action": "play"})
+            result = await client.call_tool("play", {"device": "Kitchen"})
             assert not result.is_error, text(result)
             result = await client.call_tool("now_playing", {"device": "demo.player_2"})
-            assert 'Kitchen (demo.player_2): playing "Morning Light"' in text(result)
+            assert text(result).startswith('Kitchen (demo.player_2): playing "')
         # A client with its own token acts as its own principal.
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {intern}"}) as http:
             async with Client(streamable_http_client(endpoint, http_client=http),

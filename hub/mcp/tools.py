@@ -451,6 +451,13 @@ class Toolbox:
                                               "limit": 10})
         results = found.get("results") or []
         playable = [r for r in results if r.get("can_play")]
+        retry = _typed_query(args["query"])
+        if not playable and retry is not None:
+            # "my focus playlist": people name the kind of thing; search for it as a type.
+            found = await self.api.search(token, {"q": retry[0], "types": [retry[1]],
+                                                  "device": device_ref(device), "limit": 10})
+            results = found.get("results") or results
+            playable = [r for r in results if r.get("can_play")]
         if not playable:
             text = f"Nothing playable found for {args['query']!r} on {device}."
             if results:
@@ -464,6 +471,22 @@ class Toolbox:
         if isinstance(result.structured_content, dict):
             result.structured_content = {**result.structured_content, "item": item}
         return result
+
+
+_TYPE_WORDS = {"playlist": "playlist", "playlists": "playlist", "album": "album",
+               "albums": "album", "radio": "radio", "station": "radio", "track": "track",
+               "song": "track", "artist": "artist", "podcast": "podcast", "episode": "episode"}
+_FILLER = frozenset({"my", "the", "a", "an", "some", "our"})
+
+
+def _typed_query(query: str) -> tuple[str, str] | None:
+    """("focus", "playlist") for "my focus playlist": the words left and the type named."""
+    words = query.split()
+    kinds = [_TYPE_WORDS[w.lower()] for w in words if w.lower() in _TYPE_WORDS]
+    rest = [w for w in words if w.lower() not in _TYPE_WORDS and w.lower() not in _FILLER]
+    if len(kinds) != 1 or not rest:
+        return None
+    return " ".join(rest), kinds[0]
 
 
 def _item_title(item: dict[str, Any]) -> str:
