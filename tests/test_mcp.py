@@ -185,6 +185,10 @@ async def test_a_supervised_agent_gets_the_catalog_as_tools_and_controls_by_name
         ("volume_set", "demo.player_1", "outcome", "dry_run"),
         ("volume_set", "demo.player_1", "outcome", "ok"),
         ("pause", "demo.player_2", "outcome", "ok")}
+    # The audit keeps what the agent said beside the device it resolved to.
+    assert {(r["outcome"], r["context"]["device_asked"]) for r in records
+            if r["action"] == "volume_set" and r["record"] == "outcome"} == {
+        ("dry_run", "name:the living room speaker"), ("ok", "name:living room")}
 
 
 async def test_an_intern_is_denied_may_search_and_is_cut_off_when_revoked(harness):
