@@ -197,6 +197,20 @@ def _describe(info: dict[str, Any]) -> str:
     return text
 
 
+_MEDIA_READS = (
+    ("search_media",
+     "Search music and audio (tracks, albums, artists, playlists, radio, podcasts) across "
+     "every connected service. Each result has an id: play it with play (item), or open an "
+     "album, artist or playlist with browse_media.",
+     {**DEVICE_ARG, "description": "Only what this device can play."}),
+    ("browse_media",
+     "Browse the library a device can play from (playlists, favorites, albums, radio...), one "
+     "level at a time: without item, the top level; with an item id that can be expanded, "
+     "what it holds; with cursor, the next page.",
+     DEVICE_ARG),
+)
+
+
 def build_media_tools(media: list[dict[str, Any]]) -> dict[str, Route]:
     """search_media, browse_media and play, from the catalog's `media` entries: only for an
     operation some running plugin provides. Parameter schemas are the catalog's, with the
@@ -205,30 +219,10 @@ def build_media_tools(media: list[dict[str, Any]]) -> dict[str, Route]:
                if isinstance(m, dict) and m.get("plugins") and isinstance(m.get("parameters"),
                                                                          dict)}
     tools: dict[str, Route] = {}
+    for name, description, device in _MEDIA_READS:
+        if name in entries:
+            tools[name] = _media_read_tool(entries[name], description, device)
     search = entries.get("search_media")
-    if search is not None:
-        props = {**search["parameters"].get("properties", {})}
-        if "device" in props:
-            props["device"] = {**DEVICE_ARG, "description": "Only what this device can play."}
-        tools["search_media"] = Route(types.Tool(
-            name="search_media",
-            description="Search music and audio (tracks, albums, artists, playlists, radio, "
-                        "podcasts) across every connected service. Each result has an id: "
-                        "play it with play (item), or open an album, artist or playlist with "
-                        "browse_media." + _media_note(search),
-            input_schema=_schema(props, list(search["parameters"].get("required", []))),
-            annotations=READ_ONLY), kind="search_media")
-    browse = entries.get("browse_media")
-    if browse is not None:
-        props = {**browse["parameters"].get("properties", {}), "device": DEVICE_ARG}
-        tools["browse_media"] = Route(types.Tool(
-            name="browse_media",
-            description="Browse the library a device can play from (playlists, favorites, "
-                        "albums, radio...), one level at a time: without item, the top level; "
-                        "with an item id that can be expanded, what it holds; with cursor, the "
-                        "next page." + _media_note(browse),
-            input_schema=_schema(props, ["device"]),
-            annotations=READ_ONLY), kind="browse_media")
     if search is not None:
         tools["play"] = Route(types.Tool(
             name="play",
@@ -249,6 +243,17 @@ def build_media_tools(media: list[dict[str, Any]]) -> dict[str, Route]:
             }, ["device"]),
             annotations=CONTROL), kind="play")
     return tools
+
+
+def _media_read_tool(entry: dict[str, Any], description: str, device: dict[str, Any]) -> Route:
+    parameters = entry["parameters"]
+    properties = {**parameters.get("properties", {})}
+    if "device" in properties:
+        properties["device"] = device
+    required = [r for r in parameters.get("required", []) if r in properties]
+    return Route(types.Tool(name=entry["name"], description=description + _media_note(entry),
+                            input_schema=_schema(properties, required),
+                            annotations=READ_ONLY), kind=entry["name"])
 
 
 def _media_note(entry: dict[str, Any]) -> str:
