@@ -22,6 +22,7 @@ import base64
 import hashlib
 import itertools
 import json
+import re
 import secrets
 import time
 from collections import Counter
@@ -38,6 +39,9 @@ REFRESH_TOKEN_LIFETIME = 183 * 24 * 3600
 CODE_LIFETIME = 600
 
 PLAYER_ERROR = "Player command failed"
+TOKEN_PATH = "/api/token"
+VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class WallClock:
@@ -182,6 +186,7 @@ class FakeSpotify:
     def __init__(self, *, clock: Any = None, command_status: int = 204) -> None:
         self.clock = clock or WallClock()
         self.clients: dict[str, str | None] = {}  # client_id -> client_secret (None: PKCE only)
+        self.redirect_uris: dict[str, list[str]] = {}  # client_id -> its allow-list
         self.users: dict[str, FakeUser] = {}
         self.login_as: str | None = None
         self.deny_next = False
@@ -201,8 +206,13 @@ class FakeSpotify:
 
     # -- setup --------------------------------------------------------------------------------
 
-    def add_client(self, client_id: str, client_secret: str | None = None) -> None:
+    def add_client(self, client_id: str, client_secret: str | None = None, *,
+                   redirect_uris: list[str] | None = None) -> None:
+        """Register an app. With `redirect_uris`, /authorize takes only those, exactly (a
+        loopback one registered without a port matches any port, as Spotify allows)."""
         self.clients[client_id] = client_secret
+        if redirect_uris is not None:
+            self.redirect_uris[client_id] = list(redirect_uris)
         if client_secret:
             self.secrets_seen.add(client_secret)
 
@@ -221,7 +231,11 @@ class FakeSpotify:
         self, status: int, *, times: int = 1, path: str | None = None,
         retry_after: int | None = None, reason: str | None = None, message: str | None = None,
     ) -> None:
-        """Make the next `times` Web API requests (to `path` if given) fail with `status`."""
+        """Make the next `times` Web API requests (to `path` if given) fail with `status`.
+
+        `path="/api/token"` makes the accounts service fail instead (before it looks at the
+        grant, as a gateway would): 5xx with an RFC 6749 `server_error` body, 429 with
+        Retry-After."""
         self._faults.append({"status": status, "times": times, "path": path,
                              "retry_after": retry_after, "reason": reason, "message": message})
 
@@ -325,13 +339,20 @@ class FakeSpotify:
 
     def _take_fault(self, path: str) -> web.Response | None:
         for fault in self._faults:
-            if fault["path"] not in (None, path):
+            if fault["path"] != path and (fault["path"] is not None or path == TOKEN_PATH):
                 continue
             fault["times"] -= 1
             if fault["times"] <= 0:
                 self._faults.remove(fault)
             status = fault["status"]
             headers = None
+            if path == TOKEN_PATH:
+                headers = {"Retry-After": str(fault["retry_after"] or 1)} if status == 429 \
+                    else None
+                error = "server_error" if status >= 500 else "temporarily_unavailable"
+                return web.json_response(
+                    {"error": error, "error_description": fault["message"] or "Try again"},
+                    status=status, headers=headers)
             if status == 429:
                 headers = {"Retry-After": str(fault["retry_after"] or 1)}
                 return self._error(429, fault["message"] or "API rate limit exceeded",
@@ -363,8 +384,13 @@ class FakeSpotify:
             return web.Response(status=400, text="INVALID_CLIENT: Insecure redirect URI")
         if q.get("response_type") != "code":
             return web.Response(status=400, text="unsupported_response_type")
+        registered = self.redirect_uris.get(client_id)
+        if registered is not None and not _registered(redirect_uri, registered):
+            return web.Response(status=400, text="INVALID_CLIENT: Invalid redirect URI")
         challenge = q.get("code_challenge")
-        if challenge is not None and q.get("code_challenge_method") != "S256":
+        if challenge is not None and (q.get("code_challenge_method") != "S256"
+                                      or not CHALLENGE.fullmatch(challenge)):
+            # Spotify supports S256 only; a challenge is base64url(sha256), 43 characters.
             return web.Response(status=400, text="code_challenge_method must be S256")
         if self.clients[client_id] is None and challenge is None:
             return web.Response(status=400, text="code_challenge required for this client")
@@ -403,6 +429,9 @@ class FakeSpotify:
     async def _token(self, request: web.Request) -> web.Response:
         if request.content_type != "application/x-www-form-urlencoded":
             return self._oauth_error("invalid_request", "Unsupported content type")
+        fault = self._take_fault(TOKEN_PATH)
+        if fault is not None:
+            return fault
         form = await request.post()
         grant_type = form.get("grant_type")
         self.counts[str(grant_type)] += 1
@@ -416,6 +445,12 @@ class FakeSpotify:
         return self._oauth_error("unsupported_grant_type", f"grant_type {grant_type!r}")
 
     def _exchange_code(self, form: Any, client_id: str, by_secret: bool) -> web.Response:
+        verifier = form.get("code_verifier")
+        if verifier is not None and not VERIFIER.fullmatch(str(verifier)):
+            # RFC 7636 4.1: 43 to 128 characters of the unreserved set; a malformed request
+            # is refused before the code is looked at.
+            self.secrets_seen.add(str(verifier))
+            return self._oauth_error("invalid_request", "Invalid code_verifier")
         grant = self._codes.pop(str(form.get("code", "")), None)  # single use
         if grant is None or grant.client_id != client_id:
             return self._oauth_error("invalid_grant", "Invalid authorization code")
@@ -682,3 +717,15 @@ class FakeSpotify:
         if body.get("play"):
             user.is_playing = bool(user.tracks)
         return None
+
+
+def _registered(redirect_uri: str, registered: list[str]) -> bool:
+    """Spotify's match: exact, except that a loopback URI registered without a port takes
+    any port."""
+    if redirect_uri in registered:
+        return True
+    parts = urlsplit(redirect_uri)
+    if parts.hostname not in ("127.0.0.1", "::1") or parts.port is None:
+        return False
+    host = "[::1]" if parts.hostname == "::1" else parts.hostname
+    return parts._replace(netloc=host).geturl() in registered
