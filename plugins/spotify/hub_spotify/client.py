@@ -55,20 +55,22 @@ class SpotifyClient:
     async def call(self, account: str, method: str, path: str, *,
                    params: dict[str, Any] | None = None, json: Any = None,
                    command: bool = False, token: str | None = None,
-                   patient: bool = True) -> Any:
+                   patient: bool = True, wait_cap: float | None = None) -> Any:
         """Send one request for `account`; the parsed JSON of a read, None for a command or a
         204. Retries are bounded (hub_spotify.retry) and waits go through the clock.
 
         `token` sends with that access token instead of the account's (while linking, before
         anything is stored); a 401 then cannot be cured by a refresh. `patient=False` never
-        waits: a 429 or 5xx is answered at once (read-backs that must not delay an answer).
+        waits: a 429 or 5xx is answered at once (read-backs that must not delay an answer);
+        `wait_cap` lowers the longest Retry-After waited out (someone is waiting).
         """
         fixed_token = token
         refreshed = fixed_token is not None
         # POST commands (next, previous, queue) are not idempotent: never sent twice unless
         # Spotify certainly did not apply the first one.
         idempotent = method != "POST"
-        attempts = Attempts(self._clock, self._cap, patient=patient)
+        cap = self._cap if wait_cap is None else min(self._cap, wait_cap)
+        attempts = Attempts(self._clock, cap, patient=patient)
         for _ in attempts:
             await attempts.respect(self.windows, account, "Spotify")
             token = fixed_token or await self._tokens.access_token(account)

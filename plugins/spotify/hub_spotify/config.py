@@ -17,6 +17,13 @@ DEFAULT_SCOPES = (
     "user-read-playback-state",
     "user-modify-playback-state",
     "user-read-currently-playing",
+    # the media library: playlists, saved tracks, albums and podcasts, followed artists,
+    # recently played
+    "playlist-read-private",
+    "playlist-read-collaborative",
+    "user-library-read",
+    "user-follow-read",
+    "user-read-recently-played",
 )
 DEFAULT_POLL_INTERVAL = 30.0
 DEFAULT_RETRY_AFTER_CAP = 5.0

@@ -15,9 +15,12 @@ import asyncio
 from typing import Any
 
 from hub.plugin import (
+    BrowseResult,
+    Conflict,
     Device,
     HubError,
     InvalidRequest,
+    MediaItem,
     PluginContext,
     PluginInfo,
     RateLimited,
@@ -34,6 +37,7 @@ from hub_spotify.actions import (
 from hub_spotify.cli import COMMANDS
 from hub_spotify.client import SpotifyClient
 from hub_spotify.config import CONFIG_SCHEMA, RedirectUriError, callback_uri
+from hub_spotify.media import MediaLibrary
 from hub_spotify.oauth import PendingLink, PendingLinks
 from hub_spotify.routes import build_routes
 from hub_spotify.state import (
@@ -55,6 +59,7 @@ class SpotifyPlugin:
         self.links: PendingLinks = None  # type: ignore[assignment]
         self.tokens: TokenManager = None  # type: ignore[assignment]
         self.client: SpotifyClient = None  # type: ignore[assignment]
+        self.media: MediaLibrary = None  # type: ignore[assignment]
         # hub device id -> (account, Spotify device id); the player maps to (account, None)
         self._targets: dict[str, tuple[str, str | None]] = {}
         self._active: dict[str, str | None] = {}  # account -> its active Spotify device id
@@ -100,11 +105,7 @@ class SpotifyPlugin:
     async def act(self, ctx: PluginContext, device: Device, action: str,
                   params: dict[str, Any]) -> None:
         account, spotify_device = self._target(device.id)
-        info = self.tokens.accounts.get(account)
-        if info is None or info.relink_required:
-            raise RelinkRequired(
-                f"Spotify account {account} must be linked again: run `hub spotify link`",
-                account=account)
+        self._usable_account(account)
         result = None
         if action == "select_source":
             await transfer(self.client, account, self._source_device(account, params["source"]))
@@ -116,25 +117,64 @@ class SpotifyPlugin:
         return result
 
     @hookimpl
+    async def browse_media(self, ctx: PluginContext, device: Device, item_id: str | None,
+                           cursor: str | None) -> BrowseResult:
+        """The media library of the account `device` belongs to (hub_spotify.media)."""
+        info = self._usable_account(self._target(device.id)[0])
+        return await self.media.browse(info.id, user_id=info.user_id, name=info.display_name,
+                                       item_id=item_id, cursor=cursor)
+
+    @hookimpl
+    async def search_media(self, ctx: PluginContext, query: str, types: frozenset[str] | None,
+                           limit: int, device: Device | None) -> list[MediaItem]:
+        """Spotify's catalogue as the account of `device` sees it (None: the first linked
+        account that works)."""
+        if device is not None:
+            info = self._usable_account(self._target(device.id)[0])
+        else:
+            usable = sorted((i for i in self.tokens.accounts.values()
+                             if not i.relink_required), key=lambda i: i.id)
+            if not usable:
+                raise Conflict("no Spotify account is linked: run `hub spotify link`",
+                               code="not_linked")
+            info = usable[0]
+        return await self.media.search(info.id, user_id=info.user_id, query=query,
+                                       types=types, limit=limit)
+
+    def _usable_account(self, account: str) -> AccountInfo:
+        info = self.tokens.accounts.get(account)
+        if info is None or info.relink_required:
+            raise RelinkRequired(
+                f"Spotify account {account} must be linked again: run `hub spotify link`",
+                account=account)
+        return info
+
+    @hookimpl
     def affected_devices(self, ctx: PluginContext, device: Device, action: str,
                          params: dict[str, Any]) -> list[str]:
-        """The player mirrors the active Connect device, so acting on one changes the other;
-        moving playback (select_source, or playing on a device that is not the active one)
-        also changes the device that was playing."""
+        """What an action changes besides its device. The account player mirrors the active
+        Connect device, so acting on either changes both; moving playback (select_source on
+        the player, or playing on a Connect device that is not the active one, which makes
+        Spotify transfer playback to it) also changes the device that was playing and the
+        one it moves to."""
         account, spotify_device = self._target(device.id)
         active = self._active.get(account)
-        changed = {device.id, player_id(account)}
-        if active is not None:
-            if spotify_device is None or spotify_device == active:
+        changed = {device.id}
+        moves = action in ("play", "play_media") and params.get("enqueue") not in (
+            "add", "next")
+        if spotify_device is None:  # the player: acts on the active device
+            if active is not None:
                 changed.add(connect_device_id(account, active))
-            elif action in ("play", "play_media"):
-                changed.add(connect_device_id(account, active))  # playback moves from it
-        if action == "select_source":
-            try:
-                changed.add(connect_device_id(
-                    account, self._source_device(account, params["source"])))
-            except (InvalidRequest, KeyError):
-                pass  # an unknown source is refused by act
+            if action == "select_source":
+                try:
+                    target = self._source_device(account, str(params.get("source", "")))
+                    changed.add(connect_device_id(account, target))
+                except InvalidRequest:
+                    pass  # act refuses an unknown source before anything changes
+        elif spotify_device == active or moves:
+            changed.add(player_id(account))
+            if active is not None and moves:
+                changed.add(connect_device_id(account, active))
         return sorted(changed)
 
     @hookimpl
@@ -147,7 +187,9 @@ class SpotifyPlugin:
         return {
             "client": "confidential" if ctx.config.get("client_secret") else "pkce",
             "redirect_uri": redirect,
-            "accounts": [info.status(now) for info in self.tokens.accounts.values()],
+            "accounts": [{**info.status(now), "missing_scopes": sorted(
+                set(ctx.config["scopes"]) - set(info.scope.split()))}
+                for info in self.tokens.accounts.values()],
             "pending_links": len(self.links),
         }
 
@@ -173,6 +215,7 @@ class SpotifyPlugin:
         self.client = SpotifyClient(
             session=ctx.http_session, api_url=config["api_url"], tokens=self.tokens,
             clock=ctx.clock, retry_after_cap=config["retry_after_cap"], log=ctx.log)
+        self.media = MediaLibrary(self.client)
 
     # -- linking -------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class AccountInfo:
     linked_by: str | None = None
     relink_required: bool = False
     relink_reason: str | None = None
+    scope: str = ""  # what the user granted, space-separated
 
     def status(self, now: float) -> dict[str, Any]:
         age = max(0.0, now - self.authorized_at)
@@ -67,7 +68,7 @@ class AccountInfo:
         return cls(record["id"], record["user_id"], record["display_name"],
                    record.get("product", "unknown"), record["authorized_at"],
                    record.get("linked_by"), record.get("relink_required", False),
-                   record.get("relink_reason"))
+                   record.get("relink_reason"), record.get("scope") or "")
 
 
 class TokenEndpointError(UpstreamError):
@@ -262,6 +263,9 @@ class TokenManager:
                 record["refresh_token"] = answer["refresh_token"]
             if answer.get("scope") is not None:
                 record["scope"] = answer["scope"]
+                info = self.accounts.get(account_id)
+                if info is not None:
+                    info.scope = str(answer["scope"])
             await self._vault.set(VAULT_PREFIX + account_id, record)
             return record["access_token"]
 

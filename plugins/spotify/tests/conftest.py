@@ -31,7 +31,7 @@ def fake(clock: ManualClock) -> FakeSpotify:
     fake.add_client(CLIENT_ID, redirect_uris=[f"http://{host}{CALLBACK_PATH}"
                                               for host in ("127.0.0.1", "[::1]")])
     fake.add_client("confidential-client", CLIENT_SECRET)
-    fake.add_user("alice", "Alice", devices=[
+    fake.add_user("alice", "Alice", library=True, devices=[
         FakeDevice(KITCHEN, "Kitchen", "Speaker", 40),
         FakeDevice(LAPTOP, "Laptop", "Computer", 70),
     ], active_device=KITCHEN)
