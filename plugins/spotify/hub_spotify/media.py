@@ -139,20 +139,29 @@ class MediaLibrary:
 
     async def _browse_album(self, account: str, user_id: str, album_id: str,
                             cursor: str | None) -> BrowseResult:
-        offset = _cursor_number(cursor, "offset") or 0
-        uri = f"spotify:album:{album_id}"
-        item = self._items.get(uri) if offset else None
-        tracks: dict[str, Any] = {}
-        if item is None:  # the album's first page of tracks comes with it
-            album = await self._get(account, f"/albums/{album_id}")
-            item, tracks = _expandable(self._album(album), uri), _dict(album, "tracks")
-        if offset:
-            tracks = await self._get(account, f"/albums/{album_id}/tracks", limit=PAGE,
-                                     offset=offset)
+        item, tracks, offset = await self._with_first_page(account, "album", album_id,
+                                                           "tracks", self._album, cursor)
         # An album's tracks come without the album: they share its cover.
         children = [self._track(t, thumbnail=item.thumbnail) for t in _items(tracks)]
-        return BrowseResult(_expandable(item, uri), _present(children),
-                            _next_offset(tracks, offset))
+        return BrowseResult(item, _present(children), _next_offset(tracks, offset))
+
+    async def _with_first_page(self, account: str, kind: str, spotify_id: str, children: str,
+                               make: Any, cursor: str | None
+                               ) -> tuple[MediaItem, dict[str, Any], int]:
+        """An album or show and one page of its tracks or episodes. The first page comes
+        inside the album or show itself; later ones from `/{kind}s/{id}/{children}`, with
+        the item from the cache when it is there."""
+        offset = _cursor_number(cursor, "offset") or 0
+        uri = f"spotify:{kind}:{spotify_id}"
+        item = self._items.get(uri) if offset else None
+        page: dict[str, Any] = {}
+        if item is None:
+            data = await self._get(account, f"/{kind}s/{spotify_id}")
+            item, page = make(data), _dict(data, children)
+        if offset:
+            page = await self._get(account, f"/{kind}s/{spotify_id}/{children}", limit=PAGE,
+                                   offset=offset)
+        return _expandable(item, uri), page, offset
 
     async def _browse_playlist(self, account: str, user_id: str, playlist_id: str,
                                cursor: str | None) -> BrowseResult:
@@ -217,19 +226,10 @@ class MediaLibrary:
 
     async def _browse_show(self, account: str, user_id: str, show_id: str,
                            cursor: str | None) -> BrowseResult:
-        offset = _cursor_number(cursor, "offset") or 0
-        uri = f"spotify:show:{show_id}"
-        item = self._items.get(uri) if offset else None
-        episodes: dict[str, Any] = {}
-        if item is None:  # the show's first page of episodes comes with it
-            show = await self._get(account, f"/shows/{show_id}")
-            item, episodes = _expandable(self._show(show), uri), _dict(show, "episodes")
-        if offset:
-            episodes = await self._get(account, f"/shows/{show_id}/episodes", limit=PAGE,
-                                       offset=offset)
+        item, episodes, offset = await self._with_first_page(account, "show", show_id,
+                                                             "episodes", self._show, cursor)
         children = [self._episode(e, show=item.title) for e in _items(episodes)]
-        return BrowseResult(_expandable(item, uri), _present(children),
-                            _next_offset(episodes, offset))
+        return BrowseResult(item, _present(children), _next_offset(episodes, offset))
 
     # -- search -------------------------------------------------------------------------------
 

@@ -153,27 +153,25 @@ class LibraryAPI:
                 ids[offset:offset + limit]]
         return paging(page, offset, limit, self._href(request), total=len(ids))
 
-    async def saved_tracks(self, request: web.Request, user: FakeUser) -> dict[str, Any]:
+    def _saved(self, request: web.Request, saved: list[tuple[str, float]], key: str,
+               render: Any) -> dict[str, Any]:
+        """A page of saved things: `{"added_at", key: render(id)}` each."""
         offset, limit = self._page(request)
-        saved = self._library(user).saved_tracks
-        page = [{"added_at": iso(at), "track": self.cat.track_json(self.cat.tracks[t])}
-                for t, at in saved[offset:offset + limit]]
+        page = [{"added_at": iso(at), key: render(item_id)}
+                for item_id, at in saved[offset:offset + limit]]
         return paging(page, offset, limit, self._href(request), total=len(saved))
+
+    async def saved_tracks(self, request: web.Request, user: FakeUser) -> dict[str, Any]:
+        return self._saved(request, self._library(user).saved_tracks, "track",
+                           lambda t: self.cat.track_json(self.cat.tracks[t]))
 
     async def saved_albums(self, request: web.Request, user: FakeUser) -> dict[str, Any]:
-        offset, limit = self._page(request)
-        saved = self._library(user).saved_albums
-        page = [{"added_at": iso(at), "album": self.cat.album_json(self.cat.albums[a],
-                                                                   full=True)}
-                for a, at in saved[offset:offset + limit]]
-        return paging(page, offset, limit, self._href(request), total=len(saved))
+        return self._saved(request, self._library(user).saved_albums, "album",
+                           lambda a: self.cat.album_json(self.cat.albums[a], full=True))
 
     async def saved_shows(self, request: web.Request, user: FakeUser) -> dict[str, Any]:
-        offset, limit = self._page(request)
-        saved = self._library(user).saved_shows
-        page = [{"added_at": iso(at), "show": self.cat.show_json(self.cat.shows[s])}
-                for s, at in saved[offset:offset + limit]]
-        return paging(page, offset, limit, self._href(request), total=len(saved))
+        return self._saved(request, self._library(user).saved_shows, "show",
+                           lambda s: self.cat.show_json(self.cat.shows[s]))
 
     async def followed(self, request: web.Request, user: FakeUser) -> dict[str, Any]:
         if request.query.get("type") != "artist":
