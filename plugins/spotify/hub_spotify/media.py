@@ -391,7 +391,7 @@ def _items(page: Any) -> list[dict[str, Any]]:
 def _names(artists: Any) -> str | None:
     if not isinstance(artists, list):
         return None
-    names = [a.get("name") for a in artists if isinstance(a, dict) and a.get("name")]
+    names = [str(a["name"]) for a in artists if isinstance(a, dict) and a.get("name")]
     return ", ".join(names) or None
 
 

@@ -103,7 +103,7 @@ class SpotifyPlugin:
 
     @hookimpl
     async def act(self, ctx: PluginContext, device: Device, action: str,
-                  params: dict[str, Any]) -> None:
+                  params: dict[str, Any]) -> dict[str, Any] | None:
         account, spotify_device = self._target(device.id)
         self._usable_account(account)
         result = None

@@ -247,11 +247,10 @@ class Catalog:
         also the artist's and album's names); `artist:`, `album:`, `track:` and `year:`
         filters as Spotify documents them. Most popular first."""
         words, filters = _parse_query(query)
-        pool: list[Any] = {
-            "track": list(self.tracks.values()), "album": list(self.albums.values()),
-            "artist": list(self.artists.values()), "playlist": list(self.playlists.values()),
-            "show": list(self.shows.values()), "episode": list(self.episodes.values()),
-        }.get(kind, [])
+        tables: dict[str, dict[str, Any]] = {
+            "track": self.tracks, "album": self.albums, "artist": self.artists,
+            "playlist": self.playlists, "show": self.shows, "episode": self.episodes}
+        pool = list(tables.get(kind, {}).values())
         found = [x for x in pool if self._matches(x, words, filters)]
         return sorted(found, key=lambda x: (-getattr(x, "popularity", 50), x.name, x.id))
 

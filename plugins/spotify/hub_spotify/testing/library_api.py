@@ -129,7 +129,7 @@ class LibraryAPI:
             raise BadRequest(400, "Bad search type field")
         offset = self._int(request, "offset", 0, 0, 1000)
         limit = self._int(request, "limit", 5, 1, 10)  # 10 at most since February 2026
-        render = {"track": self.cat.track_json, "album": self.cat.album_json,
+        render: dict[str, Any] = {"track": self.cat.track_json, "album": self.cat.album_json,
                   "artist": self.cat.artist_json, "show": self.cat.show_json,
                   "episode": lambda e: self.cat.episode_json(e, simplified=True),
                   "playlist": self.cat.playlist_json}
