@@ -54,6 +54,7 @@ ARTIST_ALBUMS_PAGE = 10  # GET /artists/{id}/albums takes at most 10 since Febru
 SEARCH_PAGE = 10  # GET /search takes at most 10 per type since February 2026
 SEARCH_REQUESTS = 5  # the most pages one search fetches (limit 50 of one type)
 MEDIA_WAIT_CAP = 1.0
+MAX_QUERY = 500  # Spotify documents none; longer is no search a person or agent means
 CACHE_SIZE = 4096
 
 ROOT = "library"
@@ -238,6 +239,9 @@ class MediaLibrary:
         query = query.strip()
         if not query:
             raise InvalidRequest("the search query is empty", code="invalid_query")
+        if len(query) > MAX_QUERY or not _text(query):
+            raise InvalidRequest(f"the search query must be text of at most {MAX_QUERY} "
+                                 "characters", code="invalid_query")
         wanted = [hub for hub in SEARCH_TYPES if types is None or hub in types]
         if not wanted or limit < 1:
             return []  # radio, favorites, folders: Spotify has none
@@ -386,6 +390,15 @@ def _list(data: Any, key: str) -> list[Any]:
 def _items(page: Any) -> list[dict[str, Any]]:
     # Spotify's lists can hold nulls (removed or unavailable items): skip them.
     return [x for x in _list(page, "items") if isinstance(x, dict)]
+
+
+def _text(value: str) -> bool:
+    """Sendable text: no lone surrogates, no control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value)
 
 
 def _names(artists: Any) -> str | None:

@@ -183,7 +183,7 @@ async def test_a_failing_read_back_does_not_hold_the_answer(hub, fake, clock):
     status, body = await asyncio.wait_for(
         hub.act("spotify.alice", "volume_set", {"volume": 13}), 20)
     assert status == 200, body
-    await drive(clock, eventually(lambda: _volume_is(hub, 13)))
+    assert await drive(clock, eventually(lambda: _volume_is(hub, 13), timeout=10))
     # One background read for both commands: three failures, then one success.
     assert [e.status for e in fake.exchanges if e.path == devices_path][-4:] == [
         503, 503, 503, 200]

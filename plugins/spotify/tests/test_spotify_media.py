@@ -286,9 +286,11 @@ async def test_bad_ids_and_cursors(hub):
         assert err.value.code == "invalid_cursor"
     with pytest.raises(InvalidRequest):
         await browse(hub, "library:artists", first.cursor)  # another listing's cursor
-    with pytest.raises(InvalidRequest) as err:
-        await search(hub, "   ")
-    assert err.value.code == "invalid_query"
+    for query in ("   ", "x" * 501, "lone \udcff surrogate", "bell\x07", "new\nline"):
+        with pytest.raises(InvalidRequest) as err:
+            await search(hub, query)
+        assert err.value.code == "invalid_query"
+    assert (await search(hub, "Ünïcødé 音楽 'quoted' \"artist\"")) == []  # sent and found none
 
 
 async def test_a_rate_limited_search_answers_429_and_spends_no_more_quota(hub, fake, clock):
