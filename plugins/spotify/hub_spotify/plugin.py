@@ -54,6 +54,8 @@ RELINK_REASON = "relink_required"
 class SpotifyPlugin:
     """Instantiated once per hub by the core; the state of one hub lives on the instance."""
 
+    READ_BACK_TIMEOUT = 2.0  # seconds a command's answer may wait for its read-back
+
     def __init__(self) -> None:
         self.ctx: PluginContext = None  # type: ignore[assignment]
         self.links: PendingLinks = None  # type: ignore[assignment]
@@ -293,13 +295,16 @@ class SpotifyPlugin:
 
     async def _read_back(self, account: str) -> None:
         """Read the state a command left with one quick try (no backoff, no Retry-After
-        wait), so a failing read never holds up the answer to a command that went through;
-        when it fails, read again in the background with the usual retries."""
+        wait, at most READ_BACK_TIMEOUT seconds), so a failing or hanging read never holds
+        up the answer to a command that went through; when it fails, read again in the
+        background with the usual retries."""
         try:
-            await self.refresh_account(account, patient=False)
-        except HubError as err:
+            async with asyncio.timeout(self.READ_BACK_TIMEOUT):
+                await self.refresh_account(account, patient=False)
+        except (HubError, TimeoutError) as err:
+            reason = err.message if isinstance(err, HubError) else "no answer in time"
             self.ctx.log.info("Spotify state of %s not read back (%s); retrying in the "
-                              "background", account, err.message)
+                              "background", account, reason)
             self._refresh_in_background(account)
 
     def _refresh_in_background(self, account: str) -> None:

@@ -189,6 +189,18 @@ async def test_a_failing_read_back_does_not_hold_the_answer(hub, fake, clock):
         503, 503, 503, 200]
 
 
+async def test_a_hanging_read_back_does_not_hold_the_answer(hub, fake, clock):
+    released = fake.stall("/v1/me/player/devices")
+    # Real time here (the read-back's bound is a network timeout): at most 2 s, not the 10 s
+    # of a request's own timeout, and nowhere near the hub's 75 s for the action.
+    status, body = await asyncio.wait_for(
+        hub.act("spotify.alice", "volume_set", {"volume": 21}), 8)
+    assert status == 200, body
+    assert fake.users["alice"].device(KITCHEN).volume_percent == 21
+    released.set()
+    assert await drive(clock, eventually(lambda: _volume_is(hub, 21), timeout=10))
+
+
 async def _volume_is(hub, volume: int) -> bool:
     return (await hub.device("spotify.alice"))["attributes"]["volume"] == volume
 

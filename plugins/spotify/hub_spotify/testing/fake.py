@@ -18,6 +18,7 @@ kept in `secrets_seen` so a test can scan the hub for them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import itertools
@@ -211,6 +212,7 @@ class FakeSpotify:
         self.extended_quota = False
         self._refresh: dict[str, Grant] = {}  # live refresh tokens
         self._faults: list[dict[str, Any]] = []
+        self._stalls: dict[str, asyncio.Event] = {}
         self.counts: Counter[str] = Counter()  # "refresh_token", "authorization_code", paths
         self.exchanges: list[Exchange] = []
         self.secrets_seen: set[str] = set()
@@ -267,6 +269,13 @@ class FakeSpotify:
         Retry-After."""
         self._faults.append({"status": status, "times": times, "path": path,
                              "retry_after": retry_after, "reason": reason, "message": message})
+
+    def stall(self, path: str) -> asyncio.Event:
+        """Hold every request to `path` (Web API) without an answer until the returned event
+        is set: Spotify hanging, not failing."""
+        released = asyncio.Event()
+        self._stalls[path] = released
+        return released
 
     def revoke_refresh_tokens(self, user_id: str | None = None) -> None:
         """The user removed the app's access (or Spotify revoked it)."""
@@ -374,6 +383,9 @@ class FakeSpotify:
             user_id, expires_at, _ = entry
             if self.clock.time() >= expires_at:
                 return self.error(401, "The access token expired")
+            stalled = self._stalls.get(request.path)
+            if stalled is not None:
+                await stalled.wait()
             fault = self._take_fault(request.path)
             if fault is not None:
                 return fault
