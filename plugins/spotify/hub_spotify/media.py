@@ -95,11 +95,11 @@ class MediaLibrary:
             return await self._browse_folder(account, user_id, item_id, cursor)
         match = ITEM_ID.fullmatch(item_id)
         if match is None:
-            raise NotFound(f"Spotify has no media item {item_id[:100]!r}", code="unknown_item")
+            raise NotFound(f"Spotify has no media item {item_id[:100]!r}",
+                           code="unknown_media_item")
         kind, spotify_id = match.groups()
         if kind in ("track", "episode"):
-            raise InvalidRequest(f"a {kind} has nothing to browse: play it",
-                                 code="not_expandable")
+            return await self._browse_leaf(account, kind, spotify_id)
         browse = {"album": self._browse_album, "playlist": self._browse_playlist,
                   "artist": self._browse_artist, "show": self._browse_show}[kind]
         return await browse(account, user_id, spotify_id, cursor)
@@ -232,6 +232,18 @@ class MediaLibrary:
         children = [self._episode(e, show=item.title) for e in _items(episodes)]
         return BrowseResult(item, _present(children), _next_offset(episodes, offset))
 
+    async def _browse_leaf(self, account: str, kind: str, spotify_id: str) -> BrowseResult:
+        """A track or episode: the item itself and no children, as the hub's API answers
+        for anything that cannot be expanded."""
+        uri = f"spotify:{kind}:{spotify_id}"
+        item = self._items.get(uri)
+        if item is None:
+            data = await self._get(account, f"/{kind}s/{spotify_id}")
+            item = self._track(data) if kind == "track" else self._episode(data)
+        if item is None:
+            raise NotFound("Spotify did not describe this item", code="unknown_media_item")
+        return BrowseResult(item, [])
+
     # -- search -------------------------------------------------------------------------------
 
     async def search(self, account: str, *, user_id: str, query: str,
@@ -347,7 +359,7 @@ class MediaLibrary:
         except Conflict as err:
             if err.code == "spotify_not_found":
                 raise NotFound("Spotify does not have this item (any more)",
-                               code="unknown_item") from None
+                               code="unknown_media_item") from None
             raise
         return data if isinstance(data, dict) else {}
 
@@ -361,7 +373,7 @@ def _folder(folder_id: str, title: str) -> MediaItem:
 
 def _expandable(item: MediaItem | None, uri: str) -> MediaItem:
     if item is None:
-        raise NotFound("Spotify did not describe this item", code="unknown_item")
+        raise NotFound("Spotify did not describe this item", code="unknown_media_item")
     if item.can_expand:
         return item
     return MediaItem(uri, item.title, item.type, item.subtitle, item.duration, item.thumbnail,

@@ -121,8 +121,8 @@ def overlay(spec: dict[str, Any]) -> dict[str, Any]:
     #     neither.
     for path, item in paths.items():
         if path.startswith(("/albums", "/artists", "/shows", "/playlists", "/search",
-                            "/me/tracks", "/me/albums", "/me/shows", "/me/following",
-                            "/me/playlists")) and "get" in item:
+                            "/tracks", "/episodes", "/me/tracks", "/me/albums", "/me/shows",
+                            "/me/following", "/me/playlists")) and "get" in item:
             item["get"]["responses"].setdefault(
                 "404", {"description": "Not found", "content": _ERROR_BODY})
             item["get"]["responses"].setdefault(
@@ -275,6 +275,12 @@ async def use_the_library(harness: Any, fake: Any, clock: Any) -> None:
     await plugins.call("spotify", "search_media", ctx=ctx, query="frahm", types=None,
                        limit=20, device=alice)
     await attempt(f"spotify:playlist:{library.playlists[-1]}")  # 403: not alice's
+    # A track and an episode nothing above listed: GET /tracks/{id}, GET /episodes/{id}.
+    unseen = next(a for a in cat.artists if a not in library.followed_artists
+                  and a not in (stranger, nils.id))
+    await browse(f"spotify:track:{cat.albums[cat.artists[unseen].album_ids[0]].track_ids[0]}")
+    other_show = min(cat.shows.values(), key=lambda s: len(s.episode_ids))
+    await browse(f"spotify:episode:{other_show.episode_ids[0]}")
     await attempt("spotify:album:0000000000000000000000")  # 404
     fake.fail_next(429, retry_after=30, path="/v1/search")
     with contextlib.suppress(HubError):

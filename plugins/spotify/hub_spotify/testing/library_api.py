@@ -67,6 +67,8 @@ class LibraryAPI:
             ("/v1/artists/{id}/albums", self.artist_albums),
             ("/v1/shows/{id}", self.show),
             ("/v1/shows/{id}/episodes", self.show_episodes),
+            ("/v1/tracks/{id}", self.track),
+            ("/v1/episodes/{id}", self.episode),
         ):
             app.router.add_get(path, api(self._guarded(handler)))
 
@@ -282,3 +284,9 @@ class LibraryAPI:
         episodes = [self.cat.episode_json(self.cat.episodes[e], simplified=True)
                     for e in show.episode_ids]
         return paging(episodes, offset, limit, self._href(request))
+
+    async def track(self, request: web.Request, user: FakeUser) -> dict[str, Any]:
+        return self.cat.track_json(self._id(request, self.cat.tracks))
+
+    async def episode(self, request: web.Request, user: FakeUser) -> dict[str, Any]:
+        return self.cat.episode_json(self._id(request, self.cat.episodes))
