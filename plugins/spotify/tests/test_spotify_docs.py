@@ -93,6 +93,18 @@ async def test_trying_it_without_a_spotify_account_works_as_written(tmp_path):
                     [sys.executable, *argv[1:], "--port", fake_port], env, tmp_path,
                     "listening"))
                 continue
+            if argv[0] == "TOKEN=$(cat":
+                env["TOKEN"] = (tmp_path / argv[1].rstrip(")")).read_text().strip()
+                continue
+            if argv[0] == "curl":  # with Python, so the test needs no curl
+                target = argv[-1].replace(HUB_PORT, hub_port)
+                header = argv[argv.index("-H") + 1].replace("$TOKEN", env["TOKEN"])
+                name, _, value = header.partition(": ")
+                async with aiohttp.ClientSession() as client, client.get(
+                        target, headers={name: value}) as resp:
+                    assert resp.status == 200, await resp.text()
+                    outputs[line] = await resp.text()
+                continue
             assert argv[0] == "hub", line
             hub = [str(BIN / "hub"), *argv[1:]]
             if argv[1] == "run":
@@ -118,3 +130,11 @@ async def test_trying_it_without_a_spotify_account_works_as_written(tmp_path):
     moved = json.loads(outputs["hub act spotify.demo select_source source=Laptop"])
     assert moved["state"]["attributes"]["source"] == "Laptop"
     assert "spotify.demo" in outputs["hub devices"]
+    browsed, searched = (json.loads(v) for k, v in outputs.items() if k.startswith("curl"))
+    focus = browsed["children"][0]
+    assert focus["title"] == "Focus" and focus["can_play"] and focus["can_expand"]
+    assert searched["results"] and searched["errors"] == []
+    [play_focus] = [k for k in outputs if "play_media" in k]
+    assert focus["id"] in play_focus  # the id the page names is the one browsing gives
+    state = json.loads(outputs[play_focus])["state"]
+    assert state["state"] == "playing" and state["attributes"]["media_content_id"]
