@@ -134,6 +134,19 @@ def _principal(request: web.Request):
     return request[PRINCIPAL_KEY]
 
 
+# Clients that may name themselves in the audit's `source` with `X-Hub-Client: NAME`. The
+# header is declared by the client, not proven: it says which program asked (so an agent's
+# MCP calls read as such), never who asked; that is the token's principal alone. Any other
+# value is ignored and the request is recorded as "rest".
+CLIENT_SOURCES = frozenset({"mcp", "dashboard", "cli"})
+
+
+def request_source(request: web.Request) -> str:
+    """The audit `source` of a REST request: the declared client when it is a known one."""
+    client = request.headers.get("X-Hub-Client", "").strip().lower()
+    return client if client in CLIENT_SOURCES else "rest"
+
+
 # -- handlers ------------------------------------------------------------------------------------
 
 
@@ -188,13 +201,14 @@ def _snapshot_response(snapshot: dict[str, Any]) -> web.Response:
 async def post_action(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     principal = _principal(request)
+    source = request_source(request)
     try:
         device, action, params, dry_run = action_request(await read_json(request))
     except HubError as err:
         # A malformed action request is audited (and rate limited) like an invalid one.
-        await hub.pipeline.reject(principal, err, source="rest")
+        await hub.pipeline.reject(principal, err, source=source)
     result = await hub.pipeline.execute(principal, device, action, params, dry_run=dry_run,
-                                        source="rest")
+                                        source=source)
     return json_response(result)
 
 
@@ -230,13 +244,13 @@ async def action_catalog(request: web.Request) -> web.Response:
 async def browse_media(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     return json_response(await hub.media.browse(
-        _principal(request), media.query_params(request.query), source="rest"))
+        _principal(request), media.query_params(request.query), source=request_source(request)))
 
 
 async def search_media(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     return json_response(await hub.media.search(
-        _principal(request), media.query_params(request.query), source="rest"))
+        _principal(request), media.query_params(request.query), source=request_source(request)))
 
 
 async def post_discover(request: web.Request) -> web.Response:
