@@ -59,8 +59,6 @@ def _truthful(node: Any, closed: bool) -> Any:
     if closed and out.get("type") == "object" and "properties" in out \
             and "additionalProperties" not in out:
         out["additionalProperties"] = False
-    if out.get("required") == []:
-        del out["required"]
     return out
 
 
