@@ -26,6 +26,7 @@ from hub.model import Device, Principal
 from hub.pipeline import Pipeline
 from hub.plugin_manager import LoadedPlugin, PluginManager
 from hub.registry import DeviceRegistry
+from hub.sessions import SessionStore, authenticate_request
 from hub.storage import Storage
 from hub.tokens import TokenStore
 from hub.vault import Vault, load_keys
@@ -57,6 +58,7 @@ class Hub:
         self.storage = Storage(self.data_dir, synchronous=config.hub.get("audit_sync", "normal"))
         self.vault = Vault(self.storage)
         self.tokens = TokenStore(self.storage, self.clock)
+        self.sessions = SessionStore(self.storage, self.tokens, self.clock)
         self.audit = AuditLog(self.storage, self.clock)
         self.governance = Governance(config.governance)
         if only_plugins is None and self.env.get("HUB_PLUGINS"):
@@ -74,6 +76,7 @@ class Hub:
         self._loaded = False
         self._watch_task: asyncio.Task | None = None
         self.tokens.add_revoke_listener(self.governance.invalidate)
+        self.tokens.add_revoke_listener(self.sessions.principal_revoked)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -96,6 +99,7 @@ class Hub:
             keys, origin = load_keys(self.data_dir, self.env)
             await self.vault.open(keys, origin)
             await self.tokens.load()
+            await self.sessions.load()
             created, self.owner_token_path = await self.tokens.ensure_owner(self.data_dir)
             if created:
                 log.warning("created the owner token in %s (mode 0600)", self.owner_token_path)
@@ -123,6 +127,7 @@ class Hub:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
+        await self.sessions.stop()
         await self.audit.stop()
         await self.storage.close()
 
@@ -180,7 +185,7 @@ class Hub:
                                           **data})
 
     async def authenticate(self, request: web.Request) -> Principal:
-        return self.tokens.authenticate_header(request.headers.get("Authorization"))
+        return authenticate_request(self, request)
 
     def plugin_status_changed(self, plugin: LoadedPlugin) -> None:
         self.bus.publish("plugin_status", {"plugin": plugin.name, "status": plugin.status})

@@ -196,10 +196,12 @@ class AuditLog:
                 batch.append(self._queue.get_nowait())
             rows = [values for values, _ in batch]
             try:
-                if self._inline:
-                    first = self._write_batch(rows)
-                else:
-                    first = await loop.run_in_executor(self._thread, self._write_batch, rows)
+                async with self._storage.write_lock:  # never beside an open transaction
+                    if self._inline:
+                        first = self._write_batch(rows)
+                    else:
+                        first = await loop.run_in_executor(self._thread, self._write_batch,
+                                                           rows)
             except Exception as err:
                 for _, fut in batch:
                     if not fut.done():
@@ -219,23 +221,28 @@ class AuditLog:
         device: str | None = None,
         principal: str | None = None,
         since: float | None = None,
+        until: float | None = None,
         correlation_id: str | None = None,
+        decision: str | None = None,
+        outcome: str | None = None,
         before: int | None = None,
+        after: int | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
-        """Newest first; page with `before=<seq of the last record seen>`."""
+        """Newest first; page with `before=<seq of the last record seen>`, follow new records
+        with `after=<newest seq seen>`."""
         where, args = [], []
         for column, value in (("device", device), ("principal", principal),
-                              ("correlation_id", correlation_id)):
+                              ("correlation_id", correlation_id), ("decision", decision),
+                              ("outcome", outcome)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        if since is not None:
-            where.append("ts >= ?")
-            args.append(since)
-        if before is not None:
-            where.append("seq < ?")
-            args.append(before)
+        for condition, value in (("ts >= ?", since), ("ts < ?", until), ("seq < ?", before),
+                                 ("seq > ?", after)):
+            if value is not None:
+                where.append(condition)
+                args.append(value)
         sql = "SELECT * FROM audit"
         if where:
             sql += " WHERE " + " AND ".join(where)

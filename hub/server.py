@@ -19,6 +19,7 @@ from aiohttp import web, web_log
 from hub import errors
 from hub.errors import HubError, InvalidRequest, NotFound
 from hub.plugin import PRINCIPAL_KEY, public_route
+from hub.sessions import authenticate_request, request_context
 
 if TYPE_CHECKING:
     from hub.app import Hub
@@ -74,8 +75,7 @@ async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
         if match.http_exception is not None:
             raise match.http_exception
         if not getattr(match.handler, "__hub_public__", False):
-            request[PRINCIPAL_KEY] = hub.tokens.authenticate_header(
-                request.headers.get("Authorization"))
+            request[PRINCIPAL_KEY] = authenticate_request(hub, request)
         return await handler(request)
     except HubError as err:
         return error_response(err)
@@ -164,7 +164,7 @@ async def post_action(request: web.Request) -> web.Response:
         raise InvalidRequest("dry_run must be true or false", field="dry_run")
     result = await hub.pipeline.execute(
         _principal(request), body.get("device"), body.get("action"), body.get("params"),
-        dry_run=dry_run, source="rest")
+        dry_run=dry_run, source="rest", context=request_context(request))
     return json_response(result)
 
 
@@ -274,15 +274,38 @@ async def get_audit(request: web.Request) -> web.Response:
         await hub.pipeline.admin(principal, "read_audit")  # audits the denial, raises 403
     limit = _int_query(request, "limit", 100, 1, 1000)
     before = _int_query(request, "before", None, 1, 2**62)
+    after = _int_query(request, "after", None, 0, 2**62)
     since = _since(request.query["since"]) if "since" in request.query else None
+    until = _since(request.query["until"]) if "until" in request.query else None
+    for name, allowed in (("decision", AUDIT_DECISIONS), ("outcome", AUDIT_OUTCOMES)):
+        if request.query.get(name, allowed[0]) not in allowed:
+            raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}", field=name)
     records = await hub.audit.query(
         device=request.query.get("device"), principal=request.query.get("principal"),
-        since=since, correlation_id=request.query.get("correlation_id"), before=before,
-        limit=limit)
+        since=since, until=until, correlation_id=request.query.get("correlation_id"),
+        decision=request.query.get("decision"), outcome=request.query.get("outcome"),
+        before=before, after=after, limit=limit)
     body: dict[str, Any] = {"records": records}
     if len(records) == limit:
         body["next_before"] = records[-1]["seq"]
     return json_response(body)
+
+
+AUDIT_DECISIONS = ("allow", "deny", "invalid")
+AUDIT_OUTCOMES = ("ok", "error", "dry_run")
+
+
+async def verify_audit(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    principal = _principal(request)
+    cid = await hub.pipeline.admin(principal, "verify_audit")
+    result = await hub.audit.verify()
+    await hub.pipeline.admin_outcome(
+        principal, "verify_audit", cid,
+        error=None if result.ok else f"{len(result.problems)} problems")
+    return json_response({"ok": result.ok, "records": result.records, "head": result.head,
+                          "problems": result.problems[:100],
+                          "problem_count": len(result.problems)})
 
 
 async def list_tokens(request: web.Request) -> web.Response:
@@ -364,14 +387,17 @@ def build_app(hub: Hub) -> web.Application:
     app.router.add_get("/actions/catalog", action_catalog)
     app.router.add_post("/discover", post_discover)
     app.router.add_get("/audit", get_audit)
+    app.router.add_get("/audit/verify", verify_audit)
     app.router.add_get("/tokens", list_tokens)
     app.router.add_post("/tokens", create_token)
     app.router.add_delete("/tokens/{name}", revoke_token)
     for plugin in hub.plugins.active():
         _mount_plugin_routes(app, plugin)
-    from hub import ws
+    from hub import dashboard, sessions, ws
 
     ws.register(app, hub)
+    sessions.register_routes(app, hub)
+    dashboard.register(app)
     if hub.automations is not None:
         from hub.automations import register_routes
 

@@ -64,6 +64,20 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE audit ADD COLUMN context TEXT;
     """,
+    # 3: dashboard sign-in sessions (hub.sessions); the cookie's secret is stored hashed
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL UNIQUE,
+        principal_id TEXT NOT NULL,
+        via TEXT NOT NULL,
+        user_agent TEXT,
+        created_at REAL NOT NULL,
+        last_used_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    CREATE INDEX sessions_principal ON sessions (principal_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -111,6 +125,14 @@ class Storage:
                     if statement.strip():
                         await db.execute(statement)
                 await db.execute(f"PRAGMA user_version={number + 1}")
+
+    @property
+    def write_lock(self) -> asyncio.Lock:
+        """Held for the whole of every write transaction on this database by this process.
+        A writer with its own connection (the audit log) takes it too: otherwise its commit
+        could wait on SQLite's lock, on the event loop, for a transaction that needs the
+        loop to finish."""
+        return self._write_lock
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -162,3 +162,20 @@ async def test_context_is_recorded_hashed_and_older_records_still_verify(hub_fac
 
 async def _owner(harness):
     return harness.hub.tokens.authenticate(harness.owner_token)
+
+
+async def test_an_open_storage_transaction_does_not_stall_the_audit_writer(hub_factory):
+    """The audit log commits on the event loop; a write transaction open on the storage
+    connection (tokens, vault, sessions) at that moment used to block the loop on SQLite's
+    busy timeout, then fail the audit write with "database is locked"."""
+    harness = await hub_factory(DEMO, only=["demo"])
+    audit, storage = harness.hub.audit, harness.hub.storage
+    async with storage.transaction() as db:
+        await db.execute("INSERT INTO meta (key, value) VALUES ('probe', '1')")
+        pending = asyncio.ensure_future(audit.write(
+            record="decision", correlation_id="probe", principal="test", action="probe",
+            decision="allow"))
+        await asyncio.sleep(0)  # the audit writer takes its batch now
+        await db.execute("DELETE FROM meta WHERE key = 'probe'")
+    assert await asyncio.wait_for(pending, 30) > 0
+    assert (await audit.verify()).ok
