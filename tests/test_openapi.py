@@ -229,7 +229,8 @@ def test_spec_documents_auth_and_error_shape(spec_dict):
     assert spec_dict["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     public = {p for p, item in spec_dict["paths"].items()
               for op in item.values() if isinstance(op, dict) and op.get("security") == []}
-    assert public == {"/health", "/ws", "/webhooks/{webhook_id}"}
+    assert public == {"/health", "/ws", "/webhooks/{webhook_id}", "/", "/static/{path}",
+                      "/auth/session"}
     error = spec_dict["components"]["schemas"]["Error"]
     assert error["properties"]["error"]["required"] == ["code", "message"]
     for path, item in spec_dict["paths"].items():
@@ -327,6 +328,42 @@ async def test_automation_routes(checker, harness, tmp_path):
         ("reload_config", "outcome", "ok"), ("reload_config", "decision", None),
         ("reload_config", "outcome", "error"), ("reload_config", "decision", None)]
     await checker.call("POST", "/webhooks/not-a-real-hook", token=None, expect=404)
+
+
+async def test_dashboard_and_session_routes(checker, harness):
+    page = await checker.call("GET", "/", token=None, expect=200)
+    assert page.body.startswith(b"<!doctype html>")
+    await checker.call("GET", "/static/app.css", token=None, expect=200)
+    await checker.call("GET", "/static/nothing.js", token=None, expect=404)
+    async with harness.client.get("/static/js/main.js") as resp:  # nested: beyond a template
+        assert resp.status == 200 and resp.content_type == "text/javascript"
+    code = (await checker.call("POST", "/auth/codes", expect=201)).body["code"]
+    await checker.call("POST", "/auth/codes", json={"ttl": 5}, expect=400, valid_request=False)
+    who = await checker.call("GET", "/auth/session", token=None, expect=200)
+    assert who.body == {"principal": None, "session": None, "via": None}
+    await checker.call("GET", "/auth/session", expect=200)
+    await checker.call("POST", "/auth/session", token=None, json={"code": "nope"}, expect=401)
+    await checker.call("POST", "/auth/session", token=None, json={"code": 1}, expect=400,
+                       valid_request=False)
+    signed = await checker.call("POST", "/auth/session", token=None, json={"code": code},
+                                expect=201)
+    assert "hub_session=" in signed.headers["Set-Cookie"]
+    # From here the client's cookie jar carries the session (not modelled by the validator's
+    # request, so those requests are not validated; their answers are).
+    who = await checker.call("GET", "/auth/session", token=None, expect=200)
+    assert who.body["via"] == "session"
+    sessions = (await checker.call("GET", "/auth/sessions", expect=200)).body["sessions"]
+    assert sessions[0]["principal"]["name"] == "owner"
+    intern = await harness.token("looker", maturity="INTERN")
+    await checker.call("GET", "/auth/sessions", token=intern, expect=403)
+    await checker.call("DELETE", "/auth/sessions/0123", expect=404)
+    await checker.call("DELETE", "/auth/session", expect=400)  # a bearer request has none
+    await checker.call("DELETE", "/auth/session", token=None, expect=200, valid_request=False)
+    verify = (await checker.call("GET", "/audit/verify", expect=200)).body
+    assert verify["ok"] and verify["records"] > 0
+    await checker.call("GET", "/audit/verify", token=intern, expect=403)
+    await checker.call("GET", "/audit?decision=deny&outcome=ok&after=1&until=2030-01-01",
+                       expect=200)
 
 
 async def test_websocket_route_without_upgrade(checker):

@@ -330,6 +330,8 @@ export class DeviceCard extends HTMLElement {
       const message = describeError(err);
       text(e.error, message);
       announce(`${this.device?.name || this.deviceId}: ${message}`);
+      // The policy may have changed since the page loaded: learn it, so the control shows it.
+      if (err.code === "forbidden") this.app.refreshPermissions(this.deviceId);
     } finally {
       if (!quiet) {
         this.busy = null;

@@ -37,6 +37,10 @@ const app = {
     if (app.live?.open) return app.live.command("act", {device, action, params});
     return api.post("/actions", {device, action, params});
   },
+
+  refreshPermissions(device) {
+    return loadCatalog(device);
+  },
 };
 
 // -- theme ------------------------------------------------------------------------------------
@@ -87,6 +91,7 @@ function showSignIn(message = "", tone = "danger") {
 
 async function signOut() {
   signOutButton.disabled = true;
+  app.live?.stop(); // its socket closes with the session: that is no news to report
   try {
     await api.del("/auth/session");
     showSignIn("You are signed out.", "ok");
@@ -115,7 +120,7 @@ function start(who) {
   nav.replaceChildren(...ROUTES.filter((r) => !r.owner || app.me.kind === "owner")
     .map((r) => h("a", {href: `#/${r.id}`, dataset: {route: r.id}}, r.label)));
   nav.hidden = false;
-  text(meBadge, `${app.me.name} (${describeLevel(app.me)})`);
+  text(meBadge, app.me.name === app.me.kind ? app.me.name : `${app.me.name} (${describeLevel(app.me)})`);
   meBadge.hidden = false;
   signOutButton.hidden = who.via !== "session";
 
