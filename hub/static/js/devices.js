@@ -10,6 +10,8 @@ const STATE_LABELS = {playing: "Playing", paused: "Paused", idle: "Idle", off: "
 const REPEAT_NEXT = {off: "all", all: "one", one: "off"};
 const VOLUME_SEND_EVERY = 150; // ms between volume_set while a slider is dragged
 const HOLD_AFTER_INPUT = 1200; // ms an input keeps its value against incoming state
+const FIRST_SLICE = 24; // cards (or groups) built at once; more than a screenful
+const LATER_SLICE = 50; // then the rest, in tasks short enough to keep input responsive
 
 let cardCount = 0;
 
@@ -399,7 +401,9 @@ export class DevicesView {
 
   onDevice({device, old}) {
     const card = this.cards.get(device.id);
-    if (!card || !old || membersOf(old).join() !== membersOf(device).join() || old.name !== device.name) {
+    const moved = !old || membersOf(old).join() !== membersOf(device).join() || old.name !== device.name;
+    if (!card && !moved && this.pending) return; // not built yet: it will be, from the store
+    if (!card || moved) {
       this.relayout();
     } else {
       card.update();
@@ -407,36 +411,41 @@ export class DevicesView {
     }
   }
 
+  /** Place every card (groups together, by name) and bring them up to date. New cards are
+   * built in slices: the first screenful at once, the rest on later turns of the event loop,
+   * so a hub with a hundred players shows its first ones without waiting for the last. */
   relayout(all = false) {
     const store = this.app.store;
     const focused = document.activeElement;
+    clearTimeout(this.pending);
     const devices = [...store.devices.values()].sort(byName);
     for (const id of [...this.cards.keys()]) {
       if (!store.devices.has(id)) { this.cards.get(id).remove(); this.cards.delete(id); }
     }
+    const slots = [];
     const placed = new Set();
-    const frag = document.createDocumentFragment();
     for (const d of devices) {
       if (placed.has(d.id)) continue;
       const leader = store.devices.get(d.attributes?.group_leader) || d;
       const members = membersOf(leader).filter((id) => store.devices.has(id));
-      if (members.length > 1 && members.includes(d.id)) {
-        const names = members.map((id) => store.name(id));
-        const inner = h("div.device-grid");
-        for (const id of members) {
-          placed.add(id);
-          inner.append(this.card(id));
-        }
-        frag.append(h("section.group", {"aria-label": `Group: ${names.join(", ")}`},
-          h("h2", {}, h("span.badge", {dataset: {tone: "accent"}}, "Group"), names.join(" + ")), inner));
-      } else {
-        placed.add(d.id);
-        frag.append(this.card(d.id));
-      }
+      const ids = members.length > 1 && members.includes(d.id) ? members : [d.id];
+      for (const id of ids) placed.add(id);
+      slots.push(ids);
     }
-    this.grid.replaceChildren(frag);
-    if (all) for (const card of this.cards.values()) card.update();
-    else for (const d of devices) this.cards.get(d.id)?.update();
+    const build = (ids) => {
+      const cards = ids.map((id) => {
+        const fresh = !this.cards.has(id);
+        const card = this.card(id);
+        if (fresh || all) card.update();
+        return card;
+      });
+      if (ids.length === 1) return cards[0];
+      const names = ids.map((id) => store.name(id));
+      return h("section.group", {"aria-label": `Group: ${names.join(", ")}`},
+        h("h2", {}, h("span.badge", {dataset: {tone: "accent"}}, "Group"), names.join(" + ")),
+        h("div.device-grid", {}, cards));
+    };
+    this.grid.replaceChildren(...slots.slice(0, FIRST_SLICE).map(build));
     if (focused && focused !== document.activeElement && focused.isConnected) focused.focus();
     this.empty.hidden = devices.length > 0;
     this.updateSummary();
@@ -445,6 +454,21 @@ export class DevicesView {
       this.firstRender = true;
       performance.mark("hub:devices-rendered");
     }
+    const rest = slots.slice(FIRST_SLICE);
+    const finish = () => {
+      this.pending = null;
+      if (devices.length && !performance.getEntriesByName("hub:devices-all-rendered").length) {
+        performance.mark("hub:devices-all-rendered");
+      }
+    };
+    const next = () => {
+      this.grid.append(...rest.splice(0, LATER_SLICE).map(build));
+      this.applyFilter();
+      if (rest.length) this.pending = setTimeout(next, 0);
+      else finish();
+    };
+    if (rest.length) this.pending = setTimeout(next, 0);
+    else finish();
   }
 
   updateSummary() {

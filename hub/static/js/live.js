@@ -92,12 +92,25 @@ export class Live extends EventTarget {
   async _subscribe() {
     this.subscription = this.nextId;
     try {
-      await this.command("subscribe", {event_types: EVENT_TYPES});
-      // After the subscription, so no change falls between the snapshot and the events.
-      const devices = await this.command("get_devices");
-      this.dispatchEvent(new CustomEvent("snapshot", {detail: devices}));
+      // Sent together: the hub handles a socket's commands in order, so the snapshot is
+      // taken after the subscription and no change falls between the two.
+      const subscribed = this.command("subscribe", {event_types: EVENT_TYPES});
+      const devices = this.command("get_devices");
+      await subscribed;
+      this.snapshot = await devices;
+      this.dispatchEvent(new CustomEvent("snapshot", {detail: this.snapshot}));
     } catch (err) {
       this.ws?.close(4000, "resubscribe");
+    }
+  }
+
+  /** Ask for every device again; answers with a "snapshot" event. */
+  async resync() {
+    try {
+      this.snapshot = await this.command("get_devices");
+      this.dispatchEvent(new CustomEvent("snapshot", {detail: this.snapshot}));
+    } catch {
+      // Lost meanwhile: the reconnection sends a fresh snapshot.
     }
   }
 

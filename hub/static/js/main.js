@@ -113,7 +113,7 @@ async function checkSession() {
 
 // -- the signed-in app --------------------------------------------------------------------------
 
-function start(who) {
+function start(who, live = new Live()) {
   app.me = who.principal;
   app.via = who.via;
   app.store = new Store();
@@ -124,22 +124,26 @@ function start(who) {
   meBadge.hidden = false;
   signOutButton.hidden = who.via !== "session";
 
-  const live = new Live();
   app.live = live;
-  live.addEventListener("status", (event) => {
+  const showStatus = (state) => {
     const labels = {live: "Live", connecting: "Connecting…", down: "Reconnecting…"};
-    conn.dataset.state = event.detail;
-    text(conn, labels[event.detail] || event.detail);
+    conn.dataset.state = state;
+    text(conn, labels[state] || state);
     conn.hidden = false;
-  });
-  live.addEventListener("snapshot", (event) => {
-    app.store.reset(event.detail);
+  };
+  const applySnapshot = (devices) => {
+    app.store.reset(devices);
     loadCatalog();
-  });
+  };
+  live.addEventListener("status", (event) => showStatus(event.detail));
+  live.addEventListener("snapshot", (event) => applySnapshot(event.detail));
   live.addEventListener("hub-event", (event) => onEvent(event.detail));
   live.addEventListener("auth-lost", () => checkSession());
-  live.connect();
   route(false);
+  if (!live.ws) live.connect();
+  showStatus(live.state);
+  // A snapshot that came while we asked who we are may have missed events since: ask again.
+  if (live.snapshot) live.resync();
 }
 
 async function loadCatalog(deviceId) {
@@ -195,6 +199,9 @@ async function route(moveFocus = true) {
 
 async function boot() {
   const code = takeCode();
+  // A returning browser is usually signed in: open the live connection while asking.
+  const early = code ? null : new Live();
+  early?.connect();
   if (code) {
     try {
       await api.post("/auth/session", {code});
@@ -208,14 +215,16 @@ async function boot() {
   try {
     who = await api.get("/auth/session");
   } catch (err) {
+    early?.stop();
     main.replaceChildren(h("p.notice", {role: "alert", dataset: {tone: "danger"}}, err.message));
     return;
   }
   if (!who.principal) {
+    early?.stop();
     showSignIn();
     return;
   }
-  start(who);
+  start(who, early || undefined);
 }
 
 window.addEventListener("hashchange", () => {
