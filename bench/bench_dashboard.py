@@ -27,6 +27,7 @@ the ratios. Traffic stays on 127.0.0.1; every loop is bounded. Ends with `name: 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -149,7 +150,10 @@ class BareServer:
 
         async def ws(request):
             sock = web.WebSocketResponse()
-            await sock.prepare(request)
+            try:
+                await sock.prepare(request)
+            except ConnectionError:  # the page navigated away meanwhile
+                return sock
             self.sockets.add(sock)
             async for _ in sock:
                 pass
@@ -162,7 +166,8 @@ class BareServer:
             device = {**device, "attributes": {**device["attributes"], "volume": body["volume"]}}
             self.devices[device["id"]] = device
             for sock in tuple(self.sockets):
-                await sock.send_str(json.dumps({"bump": device}))
+                with contextlib.suppress(ConnectionError):
+                    await sock.send_str(json.dumps({"bump": device}))
             return web.json_response({"ok": True})
 
         async def start():

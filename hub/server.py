@@ -1,8 +1,9 @@
 """The REST API (aiohttp). One error shape everywhere: {"error": {"code", "message", ...}}.
 
-Every route needs `Authorization: Bearer <token>` except `GET /health` and plugin routes
-marked `@public_route`. Control requests go through `hub.pipeline`; nothing here talks to a
-plugin directly.
+Every route needs `Authorization: Bearer <token>` (or a dashboard session cookie, see
+hub.sessions) except `GET /health`, the dashboard's files (hub.dashboard) and routes marked
+`@public_route`. Control requests go through `hub.pipeline`; nothing here talks to a plugin
+directly.
 """
 
 from __future__ import annotations

@@ -170,13 +170,16 @@ class SessionStore:
 
     # -- sessions -------------------------------------------------------------------------------
 
+    def over_limit(self, principal: Principal) -> list[Session]:
+        """The sessions to end before this principal starts one more (least recently used
+        first), so that it keeps at most SESSIONS_PER_PRINCIPAL."""
+        mine = sorted((s for s in self._by_id.values() if s.principal_id == principal.id),
+                      key=lambda s: s.last_used_at)
+        return mine[:max(0, len(mine) - SESSIONS_PER_PRINCIPAL + 1)]
+
     async def create(self, principal: Principal, *, via: str,
                      user_agent: str | None) -> tuple[str, Session]:
         """Start a session; returns (cookie secret, session). The secret is shown only here."""
-        mine = sorted((s for s in self._by_id.values() if s.principal_id == principal.id),
-                      key=lambda s: s.last_used_at)
-        for old in mine[:max(0, len(mine) - SESSIONS_PER_PRINCIPAL + 1)]:
-            await self.revoke(old.id)
         secret = secrets.token_urlsafe(32)
         now = self._clock.time()
         session = Session(uuid.uuid4().hex, _hash(secret), principal.id, via,
@@ -444,6 +447,8 @@ def register_routes(app: web.Application, hub: Hub) -> None:
             via = "token"
             principal = hub.tokens.authenticate(body["token"].strip())
         previous = session_cookie(request)
+        for old in hub.sessions.over_limit(principal):
+            await _end_session(principal, old, own=True)
         cid = await _audit_begin(hub, principal, "create_session", None,
                                  {"via": via, "user_agent": request.headers.get("User-Agent")},
                                  own=True)

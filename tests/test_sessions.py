@@ -362,3 +362,26 @@ async def test_audit_verify_and_filters(hub_factory):
     status, body = await harness.get("/audit/verify")
     assert status == 200 and not body["ok"] and body["problem_count"] == 1
     assert "record 2" in body["problems"][0]
+
+
+async def test_a_principal_keeps_at_most_its_limit_of_sessions(hub_factory, monkeypatch):
+    monkeypatch.setattr(sessions_module, "SESSIONS_PER_PRINCIPAL", 2)
+    harness = await _hub(hub_factory)
+    ids = []
+    for _ in range(3):
+        await harness.clock.advance(1)
+        harness.client.session.cookie_jar.clear()  # three browsers, not one signing in again
+        _, body, _ = await _sign_in(harness, code=await _code(harness))
+        ids.append(body["session"]["id"])
+    listed = [s["id"] for s in (await harness.get("/auth/sessions"))[1]["sessions"]]
+    assert listed == ids[1:]  # the least recently used one ended, and that is recorded
+    ended = [r for r in await _records(harness) if r["action"] == "revoke_session"]
+    assert {r["device"] for r in ended} == {ids[0]}
+
+
+async def test_signing_in_again_in_the_same_browser_ends_its_old_session(hub_factory):
+    harness = await _hub(hub_factory)
+    _, first, _ = await _sign_in(harness, code=await _code(harness))
+    _, second, _ = await _sign_in(harness, code=await _code(harness))
+    listed = [s["id"] for s in (await harness.get("/auth/sessions"))[1]["sessions"]]
+    assert listed == [second["session"]["id"]] != [first["session"]["id"]]
