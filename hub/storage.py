@@ -147,14 +147,16 @@ class Storage:
             await self.db.execute("COMMIT")
 
     async def fetchall(self, sql: str, params: tuple | list = ()) -> list[aiosqlite.Row]:
+        # One call on the connection's thread: no statement, and so no read snapshot, stays
+        # open across an await. Otherwise a transaction of another task could begin on this
+        # connection on top of that snapshot after the audit log committed elsewhere, and
+        # SQLite refuses that write at once (SQLITE_BUSY_SNAPSHOT, "database is locked").
         assert self.db is not None
-        async with self.db.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self.db.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: tuple | list = ()) -> aiosqlite.Row | None:
-        assert self.db is not None
-        async with self.db.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def data_version(self) -> int:
         """Changes whenever another connection (another process: the CLI) commits."""

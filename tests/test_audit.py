@@ -179,3 +179,32 @@ async def test_an_open_storage_transaction_does_not_stall_the_audit_writer(hub_f
         await db.execute("DELETE FROM meta WHERE key = 'probe'")
     assert await asyncio.wait_for(pending, 30) > 0
     assert (await audit.verify()).ok
+
+
+async def test_reads_beside_audit_commits_never_fail_a_transaction(hub_factory):
+    """A read used to leave its statement (and its snapshot) open across an await; a write
+    transaction of another task that began on top of it after the audit log had committed was
+    refused at once by SQLite (SQLITE_BUSY_SNAPSHOT, "database is locked"): a sign-in or a
+    token change failed with 500 now and then. Reads, audit commits and transactions run
+    interleaved here, a bounded number of times."""
+    harness = await hub_factory(DEMO, only=["demo"])
+    audit, storage = harness.hub.audit, harness.hub.storage
+
+    async def reads():
+        for _ in range(300):
+            await storage.fetchone("PRAGMA data_version")
+            await storage.fetchall("SELECT seq FROM audit ORDER BY seq DESC LIMIT 5")
+
+    async def audits():
+        for _ in range(300):
+            await audit.write(record="decision", correlation_id="probe", principal="test",
+                              action="probe", decision="allow")
+
+    async def writes():
+        for i in range(300):
+            async with storage.transaction() as db:
+                await db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)",
+                                 (str(i),))
+
+    await asyncio.gather(reads(), audits(), writes())
+    assert (await audit.verify()).ok

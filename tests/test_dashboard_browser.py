@@ -45,7 +45,21 @@ governance:
       require: INTERN
       reason: volume is harmless in the demo
 """
-CONFIG = "plugins:\n  demo:\n    players: 3\n"
+WEBHOOK = "doorbell-in-the-browser-test-0123"
+CONFIG = f"""
+plugins:
+  demo:
+    players: 3
+automations:
+  - id: doorbell
+    alias: The doorbell pauses the kitchen
+    triggers:
+      - trigger: webhook
+        webhook_id: {WEBHOOK}
+    actions:
+      - device: demo.player_2
+        action: pause
+"""
 
 
 @pytest.fixture(scope="module")
@@ -338,3 +352,42 @@ def test_sign_out_revokes_the_session(pages, server):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 401
+
+
+def test_plugins_and_automations_views_follow_the_hub(pages, server):
+    p = pages()
+    p.sign_in_with_link()
+    page = p.page
+    page.get_by_role("link", name="Plugins").click()
+    demo = page.locator("article", has=page.get_by_role("heading", name="demo", exact=True))
+    expect(demo).to_contain_text("Running")
+    expect(demo.get_by_role("button", name="Look for devices")).to_be_visible()
+    expect(page.locator("article", has=page.get_by_role("heading", name="spotify"))) \
+        .to_contain_text("Disabled")
+    page.get_by_role("link", name="Automations").click()
+    doorbell = page.locator("article", has_text="The doorbell pauses the kitchen")
+    expect(doorbell).to_contain_text("Enabled")
+    runs = int(re.search(r"Runs(\d+)", doorbell.inner_text().replace("\n", "")).group(1))
+    request = urllib.request.Request(server.url + f"/webhooks/{WEBHOOK}", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).read()
+    expect(doorbell).to_contain_text(f"Runs{runs + 1}", timeout=5000)
+
+
+def test_grouped_players_show_together_and_join_and_leave(pages, server):
+    p = pages()
+    p.sign_in_with_link()
+    page = p.page
+    kitchen = p.card("Kitchen")
+    join = kitchen.get_by_role("combobox", name="Group Kitchen with")
+    join.focus()  # the choices are filled in when the list is opened or focused
+    join.select_option(label="Join Living Room")
+    group = page.get_by_role("region", name="Group: Living Room, Kitchen")
+    expect(group.locator("hub-device-card")).to_have_count(2)
+    assert rest(server, "GET", "/devices/demo.player_2")["attributes"]["group_leader"] == \
+        "demo.player_1"
+    group.get_by_role("button", name="Take Kitchen out of its group").click()
+    expect(group).to_have_count(0)
+    expect(page.locator("hub-device-card")).to_have_count(3)
+    assert rest(server, "GET", "/devices/demo.player_2")["attributes"]["group_members"] == [
+        "demo.player_2"]

@@ -2,7 +2,7 @@
 // `after` (polled, and at once after each action event), and GET /audit/verify.
 
 import {api, query} from "./api.js";
-import {h, text, when} from "./dom.js";
+import {h, text, View, when} from "./dom.js";
 
 const PAGE = 50;
 const TAIL_EVERY = 2000; // ms between polls while tailing
@@ -14,8 +14,9 @@ function epoch(localValue) {
   return Number.isFinite(ms) ? String(ms / 1000) : undefined;
 }
 
-export class AuditView {
+export class AuditView extends View {
   constructor(app) {
+    super();
     this.app = app;
     this.pages = []; // the `before` of each older page visited
     this.newest = 0;
@@ -39,7 +40,6 @@ export class AuditView {
     form.addEventListener("submit", (e) => { e.preventDefault(); this.pages = []; this.load(); });
     form.addEventListener("reset", () => setTimeout(() => { this.pages = []; this.load(); }));
 
-    this.status = h("p.notice", {role: "status", hidden: true});
     this.verifyResult = h("div", {"aria-live": "polite"});
     this.verifyButton = h("button.btn", {type: "button", onclick: () => this.verify()}, "Verify the chain");
     this.rows = h("tbody");
@@ -61,13 +61,8 @@ export class AuditView {
       h("div.actions-row", {}, this.newer, this.older));
   }
 
-  show() {
-    this.visible = true;
-    this.load();
-  }
-
   hide() {
-    this.visible = false;
+    super.hide();
     clearTimeout(this.timer);
   }
 
@@ -89,12 +84,6 @@ export class AuditView {
       decision: f.decision.value, outcome: f.outcome.value,
       since: epoch(f.since.value), until: epoch(f.until.value),
     };
-  }
-
-  say(message, tone = "danger") {
-    this.status.hidden = !message;
-    this.status.dataset.tone = tone;
-    text(this.status, message);
   }
 
   async load() {

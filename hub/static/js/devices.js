@@ -368,7 +368,7 @@ export class DevicesView {
       h("div.view-head", {}, h("h1", {id: "devices-title"}, "Devices"), this.summary, this.filter),
       this.empty, this.grid);
     const store = app.store;
-    store.addEventListener("reset", () => this.relayout(true));
+    store.addEventListener("reset", () => this.relayout());
     store.addEventListener("device", (ev) => this.onDevice(ev.detail));
     store.addEventListener("removed", () => this.relayout());
     store.addEventListener("perms", () => { for (const card of this.cards.values()) card.updatePermissions(); });
@@ -414,7 +414,7 @@ export class DevicesView {
   /** Place every card (groups together, by name) and bring them up to date. New cards are
    * built in slices: the first screenful at once, the rest on later turns of the event loop,
    * so a hub with a hundred players shows its first ones without waiting for the last. */
-  relayout(all = false) {
+  relayout() {
     const store = this.app.store;
     const focused = document.activeElement;
     clearTimeout(this.pending);
@@ -434,9 +434,8 @@ export class DevicesView {
     }
     const build = (ids) => {
       const cards = ids.map((id) => {
-        const fresh = !this.cards.has(id);
         const card = this.card(id);
-        if (fresh || all) card.update();
+        card.update();
         return card;
       });
       if (ids.length === 1) return cards[0];

@@ -114,3 +114,42 @@ export function describeLevel(principal) {
   if (!principal) return "";
   return principal.kind === "owner" ? "owner" : `${principal.kind}, ${principal.maturity}`;
 }
+
+/** What the views other than devices share: a status line, being shown or not, and a
+ * reload that many events in a row ask for only once. */
+export class View {
+  constructor() {
+    this.status = h("p.notice", {role: "status", hidden: true});
+    this.visible = false;
+  }
+
+  show() {
+    this.visible = true;
+    this.load();
+  }
+
+  hide() {
+    this.visible = false;
+    clearTimeout(this.reloadTimer);
+  }
+
+  load() {}
+
+  /** Say something in the view's status line ("" clears it). */
+  say(message, tone = "danger") {
+    this.status.hidden = !message;
+    this.status.dataset.tone = tone;
+    text(this.status, message);
+  }
+
+  reloadSoon(delay = 250) {
+    if (!this.visible) return;
+    clearTimeout(this.reloadTimer);
+    this.reloadTimer = setTimeout(() => this.load(), delay);
+  }
+}
+
+/** A definition list from [term, value] pairs. */
+export function facts(pairs, spec = "dl.kv") {
+  return h(spec, {}, pairs.flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, String(value ?? "–"))]));
+}

@@ -3,7 +3,7 @@
 // route, /integrations/spotify/authorize) for the owner.
 
 import {api} from "./api.js";
-import {announce, h, text} from "./dom.js";
+import {announce, facts, h, View} from "./dom.js";
 
 const TONES = {loaded: "ok", failed: "danger", disabled: "warn", not_configured: ""};
 const STATUS_LABELS = {loaded: "Running", failed: "Failed", disabled: "Disabled",
@@ -11,25 +11,16 @@ const STATUS_LABELS = {loaded: "Running", failed: "Failed", disabled: "Disabled"
 // Plugins whose account is linked in the browser through their own authorize route.
 const LINKABLE = {spotify: "Link Spotify account"};
 
-export class PluginsView {
+export class PluginsView extends View {
   constructor(app) {
+    super();
     this.app = app;
-    this.status = h("p.notice", {role: "status", hidden: true});
     this.alerts = h("div");
     this.list = h("div.plugin-list");
     this.el = h("section", {"aria-labelledby": "plugins-title"},
       h("div.view-head", {}, h("h1", {id: "plugins-title"}, "Plugins"),
         h("p", {}, "Every installed plugin; one that fails never stops the others.")),
       this.alerts, this.status, this.list);
-  }
-
-  show() {
-    this.visible = true;
-    this.load();
-  }
-
-  hide() {
-    this.visible = false;
   }
 
   onEvent(event) {
@@ -39,10 +30,7 @@ export class PluginsView {
       this.alerts.append(h("p.notice", {role: "alert", dataset: {tone: "warn"}}, message));
       announce(message);
     }
-    if ((event.type === "plugin_status" || event.type === "device_added" || event.type === "device_removed") && this.visible) {
-      clearTimeout(this.reload);
-      this.reload = setTimeout(() => this.load(), 250);
-    }
+    if (["plugin_status", "device_added", "device_removed"].includes(event.type)) this.reloadSoon();
   }
 
   async load() {
@@ -50,14 +38,8 @@ export class PluginsView {
       const {plugins} = await api.get("/plugins");
       this.render(plugins);
     } catch (err) {
-      this.say(err.message, "danger");
+      this.say(err.message);
     }
-  }
-
-  say(message, tone = "ok") {
-    this.status.hidden = !message;
-    this.status.dataset.tone = tone;
-    text(this.status, message);
   }
 
   render(plugins) {
@@ -66,7 +48,7 @@ export class PluginsView {
     plugins.sort((a, b) => (order[a.status] ?? 9) - (order[b.status] ?? 9) || a.name.localeCompare(b.name));
     this.list.replaceChildren(...plugins.map((p) => {
       const titleId = `plugin-${p.name}-title`;
-      const facts = [
+      const details = [
         ["Version", p.version], ["Distribution", p.distribution],
         ["Devices", p.devices ?? 0], ["Hooks", (p.hooks || []).join(", ") || "–"],
         p.timeout ? ["Timeout", `${p.timeout} s`] : null,
@@ -90,7 +72,7 @@ export class PluginsView {
         p.status === "not_configured"
           ? h("p", {}, "To use it, add a ", h("code", {}, `${p.name}:`), " section under ", h("code", {}, "plugins:"), " in the configuration.")
           : null,
-        h("dl", {}, facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v ?? "–"))])),
+        facts(details, "dl"),
         actions.length ? h("div.actions-row", {}, actions) : null);
     }));
   }
@@ -104,7 +86,7 @@ export class PluginsView {
         result.error ? "danger" : "ok");
       this.load();
     } catch (err) {
-      this.say(err.message, "danger");
+      this.say(err.message);
     } finally {
       button.disabled = false;
     }

@@ -3,7 +3,7 @@
 // sign in another device (a phone), valid 60 seconds.
 
 import {api} from "./api.js";
-import {announce, confirmDialog, h, text, when} from "./dom.js";
+import {announce, confirmDialog, h, text, View, when} from "./dom.js";
 
 const MATURITIES = ["STUDENT", "INTERN", "SUPERVISED", "AUTONOMOUS"];
 
@@ -27,10 +27,10 @@ function shortAgent(ua) {
   return os ? `${browser} on ${os}` : browser;
 }
 
-export class TokensView {
+export class TokensView extends View {
   constructor(app) {
+    super();
     this.app = app;
-    this.status = h("p.notice", {role: "status", hidden: true});
     this.secret = h("div", {"aria-live": "polite"});
 
     this.name = h("input", {id: "token-name", name: "name", required: true, autocomplete: "off",
@@ -70,16 +70,6 @@ export class TokensView {
     return h("div.panel", {}, h("h2", {}, title),
       h("div.table-wrap", {tabindex: 0, role: "region", "aria-label": title},
         h("table", {}, h("thead", {}, h("tr", {}, columns.map((c) => h("th", {scope: "col"}, c || h("span.sr-only", {}, "Actions"))))), body)));
-  }
-
-  show() {
-    this.load();
-  }
-
-  say(message, tone = "danger") {
-    this.status.hidden = !message;
-    this.status.dataset.tone = tone;
-    text(this.status, message);
   }
 
   async load() {
