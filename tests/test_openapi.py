@@ -358,6 +358,14 @@ async def test_dashboard_and_session_routes(checker, harness):
     await checker.call("GET", "/auth/sessions", token=intern, expect=403)
     await checker.call("DELETE", "/auth/sessions/0123", expect=404)
     await checker.call("DELETE", "/auth/session", expect=400)  # a bearer request has none
+    async with harness.client.post("/actions", json={"device": "demo.player_1", "action": "play"},
+                                   headers={"Origin": "http://elsewhere.example"}) as resp:
+        assert resp.status == 403
+        request = SpecRequest("POST", "/actions", b"{}", "application/json",
+                              headers={"Authorization": "Bearer x"})
+        answer = SpecResponse(403, await resp.read(), resp.headers["Content-Type"],
+                              Headers(list(resp.headers.items())))
+        checker.api.validate_response(request, answer)  # the cross_origin shape
     await checker.call("DELETE", "/auth/session", token=None, expect=200, valid_request=False)
     verify = (await checker.call("GET", "/audit/verify", expect=200)).body
     assert verify["ok"] and verify["records"] > 0
