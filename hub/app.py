@@ -22,6 +22,7 @@ from hub.config import HubConfig, load_config
 from hub.errors import ConfigError
 from hub.events import EventBus
 from hub.governance import Governance
+from hub.media import MediaLibrary
 from hub.model import Device, Principal
 from hub.pipeline import Pipeline
 from hub.plugin_manager import LoadedPlugin, PluginManager
@@ -69,6 +70,9 @@ class Hub:
             strict=strict_plugins)
         self.pipeline = Pipeline(registry=self.registry, plugins=self.plugins,
                                  governance=self.governance, audit=self.audit, bus=self.bus)
+        self.media = MediaLibrary(registry=self.registry, plugins=self.plugins,
+                                  governance=self.governance, audit=self.audit, bus=self.bus,
+                                  clock=self.clock)
         self.automations = _automation_engine(self)
         self.owner_token: str | None = None
         self.owner_token_path = self.data_dir / "owner.token"

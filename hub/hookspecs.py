@@ -81,7 +81,12 @@ def browse_media(ctx: PluginContext, device: Device, item_id: str | None,
     whose children are what the plugin offers: playlists, favorites, the music library...) or
     the children of an item that `can_expand`, one page at a time (`cursor` as returned in the
     previous page). Raise NotFound for an unknown item. Optional; a read, gated and timed out
-    like any hook."""
+    like any hook.
+
+    Item ids are at most `MEDIA_ID_MAX` characters, and every id with `can_play` must be
+    accepted unchanged as `media_id` by this plugin's `play_media`. The core checks the answer
+    (a broken one is this plugin's 502 `invalid_media`) and may cache it for
+    `PluginInfo.media_cache_ttl` seconds, or `BrowseResult.cache_ttl` for this page."""
 
 
 @hookspec(firstresult=True)
@@ -90,7 +95,9 @@ def search_media(ctx: PluginContext, query: str, types: frozenset[str] | None, l
     """Search the plugin's media for `query` (at most `limit` items, of `types` when given,
     a subset of `hub.plugin.MEDIA_TYPES`), best matches first, as `device` would play them
     (None: any of the plugin's devices). Optional; the core searches every capable plugin
-    concurrently, each under its own timeout."""
+    concurrently, each under its own timeout, lists a failing plugin in the answer's `errors`
+    beside the others' results, drops items beyond `limit` or of other types, and may cache
+    the answer for `PluginInfo.media_cache_ttl` seconds."""
 
 
 @hookspec(firstresult=True)

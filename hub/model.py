@@ -42,6 +42,9 @@ class PluginInfo:
     `config_schema` validates the plugin's section under `plugins:` (the core strips its own
     keys `timeout` and `max_workers` first). `discovery_interval` (seconds) makes the core call
     `discover` periodically; None means only at start and on `POST /discover`.
+    `media_cache_ttl` (seconds) is how long the core may keep this plugin's `browse_media` and
+    `search_media` answers and give them to any principal allowed to read them; 0 forbids
+    caching (a `BrowseResult.cache_ttl` overrides it for one page).
     """
 
     description: str = ""
@@ -51,6 +54,7 @@ class PluginInfo:
     discovery_interval: float | None = None
     max_workers: int = 4
     timeout: float = 10.0
+    media_cache_ttl: float = 10.0
 
 
 @dataclass
@@ -146,11 +150,13 @@ class MediaItem:
 class BrowseResult:
     """What `browse_media` returns: the item browsed (for the root, a folder naming what the
     plugin offers), one page of its children, and the opaque cursor of the next page (None on
-    the last page)."""
+    the last page). `cache_ttl` (seconds), when set, replaces the plugin's `media_cache_ttl`
+    for this page: 0 for what changes under the user's feet, such as a play queue."""
 
     item: MediaItem
     children: list[MediaItem] = field(default_factory=list)
     cursor: str | None = None
+    cache_ttl: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The action pipeline. Every control request (REST, WebSocket, automation, CLI) comes here:
 
     authenticate principal   (done by the caller: hub.server / hub.ws / automations)
-    -> resolve device        registry
+    -> resolve device        registry (an id, or `name:Living Room`: hub.names)
     -> validate action+params the owning plugin's ActionSpec (voluptuous)
     -> governance gate       hub.governance
     -> audit decision        hub.audit, committed before anything is dispatched
@@ -22,7 +22,7 @@ from typing import Any
 import voluptuous as vol
 
 from hub.audit import AuditLog, redact
-from hub.errors import DeviceUnavailable, Forbidden, HubError, InvalidRequest, NotFound
+from hub.errors import DeviceUnavailable, Forbidden, HubError, InvalidRequest
 from hub.events import EventBus
 from hub.governance import Governance
 from hub.model import Principal
@@ -83,6 +83,9 @@ class Pipeline:
                 params=redact(params) if isinstance(params, dict) else None,
                 duration_ms=_ms(started), **record)
             raise
+        if device.id != device_id:  # named by `name:...`: record the id, and what was asked
+            record["device"] = device.id
+            record["context"] = {**(context or {}), "device_asked": device_id}
         record["params"] = redact(params, spec.secret_params)
 
         # The governance gate; its decision is durable before anything else happens.
@@ -134,9 +137,7 @@ class Pipeline:
             params = {}
         if not isinstance(params, dict):
             raise InvalidRequest("params must be an object", field="params")
-        device = self._registry.get(device_id)
-        if device is None:
-            raise NotFound(f"unknown device {device_id!r}", code="unknown_device")
+        device = self._registry.resolve(device_id)  # an id or `name:...` (hub.names)
         plugin = self._plugins.plugins.get(device.plugin)
         spec = plugin.info.actions.get(action) if plugin and plugin.info else None
         if spec is None or action not in device.actions:

@@ -59,14 +59,22 @@ from hub.model import (
     PluginInfo,
     Principal,
 )
+from hub.names import fold
 from hub.tasks import OwnedTasks
-from hub.vocabulary import ENQUEUE_MODES, REPEAT_MODES, STANDARD_ACTIONS, standard_actions
+from hub.vocabulary import (
+    ENQUEUE_MODES,
+    MEDIA_ID_MAX,
+    REPEAT_MODES,
+    STANDARD_ACTIONS,
+    standard_actions,
+)
 
 if TYPE_CHECKING:
     import aiohttp
 
 __all__ = [
     "ENQUEUE_MODES",
+    "MEDIA_ID_MAX",
     "MEDIA_TYPES",
     "PRINCIPAL_KEY",
     "REPEAT_MODES",
@@ -95,6 +103,7 @@ __all__ = [
     "Unauthenticated",
     "UpstreamError",
     "VaultHandle",
+    "fold",
     "hookimpl",
     "public_route",
     "standard_actions",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hub import names
 from hub.clock import Clock
 from hub.events import EventBus
 from hub.model import Device
@@ -17,6 +18,11 @@ class DeviceRegistry:
 
     def get(self, device_id: str) -> Device | None:
         return self._devices.get(device_id)
+
+    def resolve(self, ref: str) -> Device:
+        """The device an id or `name:<name>` designates (see hub.names): raises NotFound (404,
+        with the closest devices) or Conflict (409 `ambiguous_device`)."""
+        return names.resolve(self._devices, ref)
 
     def all(self) -> list[Device]:
         return list(self._devices.values())

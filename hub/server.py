@@ -17,7 +17,7 @@ import orjson
 import voluptuous_openapi
 from aiohttp import web, web_log
 
-from hub import errors
+from hub import errors, media, names
 from hub.errors import HubError, InvalidRequest, NotFound
 from hub.plugin import PRINCIPAL_KEY, public_route
 from hub.sessions import authenticate_request, request_context
@@ -140,16 +140,14 @@ async def list_devices(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     plugin = request.query.get("plugin")
     devices = hub.registry.by_plugin(plugin) if plugin else hub.registry.all()
+    if "match" in request.query:
+        return json_response({"devices": names.matching(devices, request.query["match"])})
     return json_response({"devices": [d.snapshot() for d in devices]})
 
 
 async def get_device(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
-    device = hub.registry.get(request.match_info["device_id"])
-    if device is None:
-        raise NotFound(f"unknown device {request.match_info['device_id']!r}",
-                       code="unknown_device")
-    return json_response(device.snapshot())
+    return json_response(hub.registry.resolve(request.match_info["device_id"]).snapshot())
 
 
 async def post_action(request: web.Request) -> web.Response:
@@ -181,11 +179,7 @@ async def action_catalog(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     principal = _principal(request)
     wanted = request.query.get("device")
-    devices = hub.registry.all()
-    if wanted:
-        devices = [d for d in devices if d.id == wanted]
-        if not devices:
-            raise NotFound(f"unknown device {wanted!r}", code="unknown_device")
+    devices = [hub.registry.resolve(wanted)] if wanted else hub.registry.all()
     out = []
     for device in devices:
         plugin = hub.plugins.plugins.get(device.plugin)
@@ -207,7 +201,20 @@ async def action_catalog(request: web.Request) -> web.Response:
             })
         out.append({"device": device.id, "name": device.name, "plugin": device.plugin,
                     "actions": actions})
-    return json_response({"devices": out})
+    media = hub.media.catalog(principal, devices[0] if wanted else None)
+    return json_response({"devices": out, "media": media})
+
+
+async def browse_media(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    return json_response(await hub.media.browse(
+        _principal(request), media.query_params(request.query), source="rest"))
+
+
+async def search_media(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    return json_response(await hub.media.search(
+        _principal(request), media.query_params(request.query), source="rest"))
 
 
 async def post_discover(request: web.Request) -> web.Response:
@@ -386,6 +393,8 @@ def build_app(hub: Hub) -> web.Application:
     app.router.add_get("/devices/{device_id}", get_device)
     app.router.add_post("/actions", post_action)
     app.router.add_get("/actions/catalog", action_catalog)
+    app.router.add_get("/media/browse", browse_media)
+    app.router.add_get("/media/search", search_media)
     app.router.add_post("/discover", post_discover)
     app.router.add_get("/audit", get_audit)
     app.router.add_get("/audit/verify", verify_audit)

@@ -31,6 +31,7 @@ ATTRIBUTES = (
 
 REPEAT_MODES = ("off", "all", "one")
 ENQUEUE_MODES = ("play", "next", "add", "replace")
+MEDIA_ID_MAX = 2048  # play_media's media_id, and so every media item id a plugin hands out
 
 _volume = vol.All(vol.Coerce(int), vol.Range(min=0, max=100))
 
@@ -82,7 +83,7 @@ STANDARD_ACTIONS: dict[str, ActionSpec] = {
             "Play or enqueue a media item.",
             {
                 vol.Required("media_id", description="a URI or id the plugin understands"): vol.All(
-                    str, vol.Length(min=1, max=2048)),
+                    str, vol.Length(min=1, max=MEDIA_ID_MAX)),
                 vol.Optional("media_type"): str,
                 vol.Optional("enqueue", default="play"): vol.In(ENQUEUE_MODES),
             },

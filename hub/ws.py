@@ -31,7 +31,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from hub import __version__
+from hub import __version__, names
 from hub.errors import HubError, InvalidRequest, NotFound, Unauthenticated
 from hub.events import Event, Subscription
 from hub.plugin import public_route
@@ -151,6 +151,8 @@ class Connection:
             "get_devices": self._cmd_get_devices,
             "get_device": self._cmd_get_device,
             "act": self._cmd_act,
+            "browse_media": self._cmd_browse_media,
+            "search_media": self._cmd_search_media,
             "subscribe": self._cmd_subscribe,
             "unsubscribe": self._cmd_unsubscribe,
         }
@@ -356,16 +358,24 @@ class Connection:
     def _cmd_ping(self, msg_id: int, _message: dict) -> None:
         self._result(msg_id, "pong")
 
-    def _cmd_get_devices(self, msg_id: int, _message: dict) -> None:
-        devices = sorted(self.hub.registry.all(), key=lambda d: d.id)
-        self._result(msg_id, [d.snapshot() for d in devices])
+    def _cmd_get_devices(self, msg_id: int, message: dict) -> None:
+        # The filters of GET /devices: `plugin`, and `match` (ranked by name, hub.names).
+        unknown = set(message) - {"id", "type", "plugin", "match"}
+        if unknown:
+            raise InvalidRequest(f"unknown fields: {', '.join(sorted(map(repr, unknown)))}")
+        plugin = message.get("plugin")
+        if plugin is not None and not isinstance(plugin, str):
+            raise InvalidRequest("plugin must be a string", field="plugin")
+        devices = sorted(self.hub.registry.by_plugin(plugin) if plugin
+                         else self.hub.registry.all(), key=lambda d: d.id)
+        if message.get("match") is not None:
+            self._result(msg_id, names.matching(devices, message["match"]))
+        else:
+            self._result(msg_id, [d.snapshot() for d in devices])
 
     def _cmd_get_device(self, msg_id: int, message: dict) -> None:
         device_id = _string(message, "device_id", "device")
-        device = self.hub.registry.get(device_id)
-        if device is None:
-            raise NotFound(f"unknown device {device_id!r}", code="unknown_device")
-        self._result(msg_id, device.snapshot())
+        self._result(msg_id, self.hub.registry.resolve(device_id).snapshot())
 
     async def _cmd_act(self, msg_id: int, message: dict) -> None:
         # Same body and the same checks as POST /actions; device, action and params are
@@ -398,6 +408,34 @@ class Connection:
         finally:
             self._act_slots.release()
 
+    async def _cmd_browse_media(self, msg_id: int, message: dict) -> None:
+        await self._in_background(msg_id, lambda fields: self.hub.media.browse(
+            self.principal, fields, source="ws"), message)
+
+    async def _cmd_search_media(self, msg_id: int, message: dict) -> None:
+        await self._in_background(msg_id, lambda fields: self.hub.media.search(
+            self.principal, fields, source="ws"), message)
+
+    async def _in_background(self, msg_id: int, run: Callable[[dict], Any],
+                             message: dict) -> None:
+        # A media read may take a provider's whole timeout: like `act`, it runs beside the
+        # reader and shares the connection's limit of commands in flight.
+        fields = {k: v for k, v in message.items() if k not in ("id", "type")}
+        await self._act_slots.acquire()
+
+        async def finish() -> None:
+            try:
+                self._result(msg_id, await run(fields))
+            except HubError as err:
+                self._error(msg_id, err)
+            except Exception:
+                _LOGGER.exception("WebSocket %s failed", message.get("type"))
+                self._error(msg_id, HubError("internal error"))
+            finally:
+                self._act_slots.release()
+
+        self._spawn(finish())
+
     def _cmd_subscribe(self, msg_id: int, message: dict) -> None:
         types = message.get("event_types", message.get("event_type"))
         if types is None:
@@ -416,6 +454,9 @@ class Connection:
         if devices is not None and (
                 not isinstance(devices, list) or not all(isinstance(d, str) for d in devices)):
             raise InvalidRequest("devices must be a list of device ids")
+        if devices is not None:  # `name:...` names a device that exists now: its id
+            devices = [self.hub.registry.resolve(d).id if d.lower().startswith(names.NAME_PREFIX)
+                       else d for d in devices]
         if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
             raise InvalidRequest(
                 f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection",

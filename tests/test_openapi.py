@@ -19,7 +19,9 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from hub.plugin import (
     ActionSpec,
+    BrowseResult,
     Device,
+    MediaItem,
     PluginInfo,
     RateLimited,
     RelinkRequired,
@@ -255,6 +257,11 @@ async def test_read_routes(checker):
     await checker.call("GET", "/devices?plugin=nothing", expect=200)
     device = (await checker.call("GET", "/devices/demo.player_1", expect=200)).body
     assert device["plugin"] == "demo" and device["state"] == "idle"
+    ranked = (await checker.call("GET", "/devices?match=living%20room%20speaker",
+                                 expect=200)).body["devices"]
+    assert ranked[0]["id"] == "demo.player_1" and ranked[0]["match"]["field"] == "name"
+    device = (await checker.call("GET", "/devices/name:kitchen", expect=200)).body
+    assert device["id"] == "demo.player_2"
 
 
 async def test_actions_and_catalog(checker, harness):
@@ -387,6 +394,7 @@ PROTECTED = [
     ("GET", "/actions/catalog", None), ("POST", "/discover", None), ("GET", "/audit", None),
     ("GET", "/tokens", None), ("POST", "/tokens", {"name": "x"}), ("DELETE", "/tokens/owner", None),
     ("POST", "/automations/reload", None),
+    ("GET", "/media/browse?device=demo.player_1", None), ("GET", "/media/search?q=x", None),
 ]
 
 
@@ -544,3 +552,102 @@ async def test_plugin_failures_502_504_429_409(api, hub_factory):
     assert answer.body["error"]["code"] == "relink_required"
     plugins = (await checker.call("GET", "/plugins", expect=200)).body["plugins"]
     assert {p["name"]: p["status"] for p in plugins}["flaky"] == "loaded"
+
+
+# -- the media library ----------------------------------------------------------------------------
+
+
+class FlakyMedia:
+    """A media provider whose search fails by the query: crash, throttle, hang, junk."""
+
+    @hookimpl
+    def describe(self) -> PluginInfo:
+        return PluginInfo(timeout=10.0)
+
+    @hookimpl
+    def discover(self, ctx):
+        return [Device(id="flakymedia.one", name="Flaky Media")]
+
+    @hookimpl
+    async def search_media(self, ctx, query, types, limit, device):
+        if query == "crash":
+            raise RuntimeError("boom")
+        if query == "throttle":
+            raise RateLimited("slow down", retry_after=2)
+        if query == "hang":
+            await asyncio.sleep(30)
+        if query == "junk":
+            return [MediaItem("x", "X", "song")]
+        return [MediaItem("flakymedia:1", f"{query} one", "track", can_play=True)]
+
+    @hookimpl
+    async def browse_media(self, ctx, device, item_id, cursor):
+        return BrowseResult(MediaItem("flakymedia:root", "Root", "folder", can_expand=True))
+
+
+async def test_media_routes(api, hub_factory):
+    config = {"plugins": {"demo": {"players": 2}, "flakymedia": {"timeout": 0.05}},
+              "governance": {"rules": [{"plugin": "flakymedia", "action": "search_media",
+                                        "require": "SUPERVISED"}]}}
+    harness = await hub_factory(config, only=["demo", "flakymedia"],
+                                extra_plugins={"flakymedia": FlakyMedia()})
+    checker = Checker(api, harness)
+    root = (await checker.call("GET", "/media/browse?device=demo.player_1", expect=200)).body
+    albums = next(c for c in root["children"] if c["title"] == "Albums")
+    page = (await checker.call("GET", f"/media/browse?device=name:kitchen&item={albums['id']}",
+                               expect=200)).body
+    assert page["children"] and page["cursor"] is None
+    await checker.call("GET", "/media/browse?device=demo.player_1&item=demo:folder:tracks"
+                              "&cursor=25", expect=200)
+    await checker.call("GET", "/media/browse?device=flakymedia.one", expect=200)
+    found = (await checker.call("GET", "/media/search?q=focus&types=track,playlist&limit=5",
+                                expect=200)).body
+    assert {r["plugin"] for r in found["results"]} == {"demo", "flakymedia"}
+    found = (await checker.call("GET", "/media/search?q=junk", expect=200)).body
+    assert found["errors"][0]["code"] == "invalid_media"
+    await checker.call("GET", "/media/search?q=focus&device=demo.player_2", expect=200)
+    catalog = (await checker.call("GET", "/actions/catalog", expect=200)).body
+    assert [m["name"] for m in catalog["media"]] == ["browse_media", "search_media"]
+
+    for path, status, code in (
+            ("/media/search?q=crash&plugin=flakymedia", 502, "upstream_error"),
+            ("/media/search?q=throttle&plugin=flakymedia", 429, "rate_limited"),
+            ("/media/search?q=hang&plugin=flakymedia", 504, "timeout"),
+            ("/media/search?q=x&plugin=nope", 404, "unknown_plugin"),
+            ("/media/search?q=x&device=demo.nope", 404, "unknown_device"),
+            ("/media/browse?device=demo.player_1&item=demo:nope", 404, "unknown_media_item"),
+            ("/media/browse?device=demo.player_1&item=demo:folder:tracks&cursor=x", 400,
+             "invalid_cursor"),
+            ("/media/browse?device=name:zzz", 404, "unknown_device")):
+        answer = await checker.call("GET", path, expect=status)
+        assert answer.body["error"]["code"] == code, (path, answer.body)
+    # Requests the spec itself refuses: only the answer is validated.
+    for path in ("/media/search", "/media/search?q=" + "a" * 201, "/media/search?q=x&limit=0",
+                 "/media/search?q=x&limit=x", "/media/browse", "/media/search?q=x&zzz=1"):
+        answer = await checker.call("GET", path, expect=400, valid_request=False)
+        assert answer.body["error"]["code"] == "invalid_request"
+    intern = await harness.token("bot", maturity="INTERN")
+    answer = await checker.call("GET", "/media/search?q=x&plugin=flakymedia", token=intern,
+                                expect=403)
+    assert answer.body["error"]["required"] == "SUPERVISED"
+    answer = await checker.call("GET", "/media/search?q=focus", token=intern, expect=200)
+    assert answer.body["errors"][0]["code"] == "forbidden"
+    await checker.call("GET", "/audit?principal=bot", expect=200)  # records with no context
+
+
+async def test_ambiguous_device_names_409(api, hub_factory):
+    harness = await hub_factory({"plugins": {"demo": {"players": ["Den", "Den"]}}},
+                                only=["demo"])
+    checker = Checker(api, harness)
+    for path in ("/devices/name:den", "/media/browse?device=name:den",
+                 "/actions/catalog?device=name:den"):
+        answer = await checker.call("GET", path, expect=409)
+        assert answer.body["error"]["code"] == "ambiguous_device"
+        assert [c["id"] for c in answer.body["error"]["candidates"]] == ["demo.den", "demo.den_2"]
+    answer = await checker.call("POST", "/actions", json={"device": "name:den", "action": "play"},
+                                expect=409)
+    answer = await checker.call("POST", "/actions", json={"device": "name:dne", "action": "play"},
+                                expect=404)
+    assert answer.body["error"]["candidates"][0]["name"] == "Den"
+    records = (await checker.call("GET", "/audit?limit=1", expect=200)).body["records"]
+    assert records[0]["decision"] == "invalid"

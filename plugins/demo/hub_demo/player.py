@@ -11,42 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.plugin import Clock, InvalidRequest
+from hub_demo.library import Track, track
 
 SOURCES = ("Playlist", "Radio", "Line-in")
-
-CATALOG = [
-    ("Morning Light", "The Lanterns", "Early Hours", 214),
-    ("Paper Boats", "Harbour Lights", "Tides", 187),
-    ("Static Bloom", "Nadia Kell", "Signals", 241),
-    ("Slow Orbit", "Vega Trio", "Low Gravity", 305),
-    ("Glass Hallway", "The Lanterns", "Early Hours", 198),
-    ("Northbound", "Harbour Lights", "Tides", 226),
-    ("Quiet Engines", "Nadia Kell", "Signals", 172),
-    ("Focus Field", "Vega Trio", "Low Gravity", 1800),
-]
-
-
-@dataclass
-class Track:
-    media_id: str
-    title: str
-    artist: str | None = None
-    album: str | None = None
-    duration: float | None = None  # None: a stream with no end
-
-
-def catalog_track(index: int) -> Track:
-    title, artist, album, duration = CATALOG[index % len(CATALOG)]
-    return Track(f"demo:track:{index % len(CATALOG) + 1}", title, artist, album, duration)
-
-
-def track_for(media_id: str) -> Track:
-    if media_id.startswith("demo:track:"):
-        try:
-            return catalog_track(int(media_id.rsplit(":", 1)[1]) - 1)
-        except ValueError:
-            pass
-    return Track(media_id, media_id.rsplit("/", 1)[-1] or media_id, duration=180.0)
+STARTING_QUEUE = range(1, 8)  # demo:track:1..7
 
 
 @dataclass
@@ -54,7 +22,7 @@ class Player:
     device_id: str
     name: str
     clock: Clock
-    playlist: list[Track] = field(default_factory=lambda: [catalog_track(i) for i in range(7)])
+    playlist: list[Track] = field(default_factory=lambda: [track(n) for n in STARTING_QUEUE])
     index: int = 0
     state: str = "idle"
     volume: int = 30
@@ -147,20 +115,22 @@ class Player:
                 code="invalid_params")
         self._set_position(seconds)
 
-    def play_media(self, media_id: str, enqueue: str) -> None:
-        track = track_for(media_id)
+    def play_media(self, tracks: list[Track], enqueue: str) -> None:
+        """Queue `tracks` (one track, an album, a playlist, a stream) as `enqueue` says:
+        replace the queue, play now, play next, or add at the end."""
         if enqueue == "replace":
-            self.playlist = [track]
+            self.playlist = list(tracks)
             self.index = 0
             self.stop()
             self.play()
         elif enqueue == "add":
-            self.playlist.append(track)
+            self.playlist.extend(tracks)
         elif enqueue == "next":
-            self.playlist.insert(self.index + 1 if self.playlist else 0, track)
+            at = self.index + 1 if self.playlist else 0
+            self.playlist[at:at] = tracks
         else:  # play
             at = self.index + 1 if self.playlist else 0
-            self.playlist.insert(at, track)
+            self.playlist[at:at] = tracks
             self.index = at
             self.stop()
             self.play()

@@ -6,7 +6,9 @@
 
 Each player has a playlist whose position advances with the hub's clock, volume, mute,
 shuffle, repeat, sources and grouping (the leader's playback is mirrored to its members).
-It keeps a fake credential in the vault so the vault path is exercised like a real plugin's.
+A small media library (hub_demo.library) can be browsed, searched and played by id; its
+covers are served at /integrations/demo/art/<key>.svg. It keeps a fake credential in the
+vault so the vault path is exercised like a real plugin's.
 """
 
 from __future__ import annotations
@@ -17,17 +19,23 @@ import secrets
 from typing import Any
 
 import voluptuous as vol
+from aiohttp import web
 
 from hub.plugin import (
     ActionSpec,
+    BrowseResult,
     Device,
     InvalidRequest,
     Level,
+    MediaItem,
+    NotFound,
     PluginContext,
     PluginInfo,
     hookimpl,
+    public_route,
     standard_actions,
 )
+from hub_demo.library import Library, cover_svg
 from hub_demo.player import Player
 
 ROOMS = ["Living Room", "Kitchen", "Bedroom", "Office", "Patio", "Bathroom", "Hallway", "Garage"]
@@ -81,6 +89,7 @@ def player_names(setting: int | list[str]) -> list[tuple[str, str]]:
 class DemoPlugin:
     def __init__(self) -> None:
         self.players: dict[str, Player] = {}
+        self.library = Library()
         self._timer: asyncio.Task | None = None
 
     @hookimpl
@@ -91,6 +100,21 @@ class DemoPlugin:
             actions=ACTIONS,
             timeout=5.0,
         )
+
+    @hookimpl
+    def routes(self, ctx: PluginContext) -> list[web.RouteDef]:
+        self.library = Library(lambda key: f"{ctx.hub_url}/integrations/{ctx.name}/art/{key}.svg")
+
+        @public_route  # <img> tags send no bearer token; covers are no secret
+        async def art(request: web.Request) -> web.Response:
+            key = request.match_info["key"]
+            title = self.library.art_title(key)
+            if title is None:
+                raise NotFound(f"no cover {key[:64]!r}")
+            return web.Response(text=cover_svg(key, title), content_type="image/svg+xml",
+                                headers={"Cache-Control": "public, max-age=86400"})
+
+        return [web.get("/art/{key}.svg", art)]
 
     @hookimpl
     async def startup(self, ctx: PluginContext) -> None:
@@ -149,7 +173,7 @@ class DemoPlugin:
         elif action == "repeat_set":
             target.repeat = params["repeat"]
         elif action == "play_media":
-            target.play_media(params["media_id"], params["enqueue"])
+            target.play_media(self.library.tracks_for(params["media_id"]), params["enqueue"])
         elif action == "select_source":
             target.select_source(params["source"])
         elif action == "join":
@@ -238,6 +262,22 @@ class DemoPlugin:
                         member.copy_playback_from(leader)
                     self._publish(ctx, member)
         self._reschedule(ctx)
+
+    # -- media library -------------------------------------------------------------------------
+
+    @hookimpl
+    async def browse_media(self, ctx: PluginContext, device: Device, item_id: str | None,
+                           cursor: str | None) -> BrowseResult:
+        if ctx.config["latency"]:
+            await ctx.clock.sleep(ctx.config["latency"])
+        return self.library.browse(item_id, cursor)
+
+    @hookimpl
+    async def search_media(self, ctx: PluginContext, query: str, types: frozenset[str] | None,
+                           limit: int, device: Device | None) -> list[MediaItem]:
+        if ctx.config["latency"]:
+            await ctx.clock.sleep(ctx.config["latency"])
+        return self.library.search(query, types, limit)
 
     @hookimpl
     async def status(self, ctx: PluginContext) -> dict[str, Any]:
