@@ -147,6 +147,7 @@ def wait_for(predicate, what: str, timeout: float = 10.0) -> None:
 
 def shoot(page: Page, directory: Path, name: str) -> Path:
     path = directory / f"{name}.png"
+    page.page.evaluate("window.scrollTo(0, 0)")
     page.page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000
     return path
@@ -171,13 +172,12 @@ def test_one_time_link_signs_in_and_shows_the_demo_players(pages, server, tmp_pa
         expect(card.get_by_role("button", name=f"Play {name}")).to_be_enabled()
     expect(page.get_by_role("link", name="Audit")).to_be_visible()
     expect(page.locator("#conn")).to_have_text("Live")
-    # Keyboard: the first Tab reaches the skip link.
-    page.keyboard.press("Tab")
-    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
-
     shoot(p, tmp_path, "devices-desktop")
     page.set_viewport_size(PHONE)
     shoot(p, tmp_path, "devices-phone")
+    # Keyboard: the first Tab reaches the skip link.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     dark = pages(color_scheme="dark", viewport=PHONE)
     dark.sign_in_with_link()
     shoot(dark, tmp_path, "devices-phone-dark")
@@ -391,3 +391,33 @@ def test_grouped_players_show_together_and_join_and_leave(pages, server):
     expect(page.locator("hub-device-card")).to_have_count(3)
     assert rest(server, "GET", "/devices/demo.player_2")["attributes"]["group_members"] == [
         "demo.player_2"]
+
+
+def test_media_browse_and_search_play_on_a_chosen_device(pages, server, tmp_path):
+    p = pages()
+    p.sign_in_with_link()
+    page = p.page
+    page.get_by_role("link", name="Media").click()
+    page.get_by_label("Play on").select_option(label="Kitchen (demo)")
+    library = page.get_by_role("list", name="Library")
+    page.get_by_role("button", name="Open Playlists").click()
+    expect(page.get_by_role("navigation", name="Where you are in the library")) \
+        .to_contain_text("Playlists")
+    page.get_by_label("How").select_option("replace")
+    library.get_by_role("button", name="Play Focus").click()
+    expect(page.get_by_role("status").filter(has_text="Focus on Kitchen.")).to_be_visible()
+    kitchen = rest(server, "GET", "/devices/demo.player_2")
+    assert kitchen["state"] == "playing" and kitchen["attributes"]["queue_length"] == 12
+
+    # Search every provider; a result plays on the chosen device, and its card follows.
+    page.get_by_label("Search every library").fill("paper boats")
+    page.get_by_role("button", name="Search", exact=True).click()
+    results = page.get_by_role("list", name="Search results")
+    results.get_by_role("button", name="Play Paper Boats").first.click()
+    page.get_by_role("link", name="Devices").click()
+    card = p.card("Kitchen")
+    expect(card.locator(".title")).to_have_text("Paper Boats")
+    expect(card.locator(".art img")).to_have_attribute("src", re.compile(r"/art/album-\d+\.svg$"))
+    page.set_viewport_size(PHONE)
+    page.get_by_role("link", name="Media").click()
+    shoot(p, tmp_path, "media-phone")

@@ -10,6 +10,7 @@ import {Store} from "./store.js";
 
 const ROUTES = [
   {id: "devices", label: "Devices"},
+  {id: "media", label: "Media", module: "./media.js", view: "MediaView"},
   {id: "plugins", label: "Plugins", module: "./plugins.js", view: "PluginsView"},
   {id: "automations", label: "Automations", module: "./automations.js", view: "AutomationsView"},
   {id: "audit", label: "Audit", owner: true, module: "./audit.js", view: "AuditView"},
