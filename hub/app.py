@@ -157,6 +157,7 @@ class Hub:
         self.governance.load(new.governance)
         self.config.governance = new.governance
         self.config.automations = new.automations
+        self.config._root = new._root  # lines of problems found in the new automations
         if self.automations is not None:
             await self.automations.reload(new.automations)
         log.info("configuration reloaded from %s", self.config.path)

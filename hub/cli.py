@@ -18,7 +18,7 @@ from typing import Any
 
 DEFAULT_CONFIG = "config.yaml"
 CORE_COMMANDS = {"run", "check-config", "plugins", "devices", "act", "token", "audit", "vault",
-                 "dashboard"}
+                 "automations", "dashboard"}
 
 
 class CliError(Exception):
@@ -129,6 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from hub.app import Hub
+    from hub.automations.check import KEY_ALIASES, Catalog, check_automations
 
     cfg = _load(args, required=True)
     hub = Hub(cfg)
@@ -136,13 +137,57 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     problems = [p for p in hub.plugins.plugins.values() if p.status == "failed"]
     for plugin in problems:
         print(f"plugin {plugin.name}: {plugin.error}", file=sys.stderr)
-    if problems:
+    devices, note = _running_devices(cfg)
+    found = check_automations(cfg.automations, Catalog.of(hub.plugins), devices)
+    for problem in found:
+        where = cfg.locate(["automations", *problem.path], KEY_ALIASES)
+        dotted = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in problem.path)
+        print(f"{where}: {problem.severity}: automations{dotted}: {problem.message}",
+              file=sys.stderr)
+    errors = [p for p in found if p.severity == "error"]
+    if problems or errors:
         return 1
     active = [p.name for p in hub.plugins.active()]
+    warnings = len(found) - len(errors)
     print(f"{cfg.path}: valid ({len(active)} active plugins: {', '.join(active) or 'none'}; "
           f"{len(cfg.governance.get('rules', []))} governance rules; "
-          f"{len(cfg.automations)} automations)")
+          f"{len(cfg.automations)} automations"
+          + (f"; {warnings} warnings" if warnings else "") + f"; {note})")
     return 0
+
+
+def _running_devices(cfg: Any) -> tuple[list[Any] | None, str]:
+    """The devices of the hub running with this config, to check device ids against; None
+    (and why) when no hub answers."""
+    import types
+
+    import aiohttp
+
+    host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host
+    url = f"http://{host}:{cfg.port}"
+    try:
+        token = (cfg.data_dir / "owner.token").read_text().strip()
+    except OSError:
+        return None, "device ids not checked: no hub has run with this data directory"
+
+    async def fetch() -> Any:
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
+                url + "/devices", headers={"Authorization": f"Bearer {token}"}) as resp:
+            return await resp.json() if resp.status == 200 else None
+
+    try:
+        body = asyncio.run(fetch())
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("devices"), list):
+        return None, f"device ids not checked: no running hub answered at {url}"
+    devices = [types.SimpleNamespace(id=d.get("id"), name=str(d.get("name") or ""),
+                                     actions=set(d.get("actions") or ()),
+                                     info=d.get("info") if isinstance(d.get("info"), dict)
+                                     else {})
+               for d in body["devices"] if isinstance(d, dict) and isinstance(d.get("id"), str)]
+    return devices, f"device ids checked against the {len(devices)} devices of the running hub"
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -172,13 +217,19 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_act(args: argparse.Namespace) -> int:
-    params = {}
-    for item in args.params:
+def _key_values(items: list[str], what: str) -> dict[str, Any]:
+    """`key=value` arguments; values are JSON when they parse as JSON."""
+    out = {}
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise CliError(f"parameters are key=value, got {item!r}")
-        params[key] = _parse_value(value)
+            raise CliError(f"{what} are key=value, got {item!r}")
+        out[key] = _parse_value(value)
+    return out
+
+
+def cmd_act(args: argparse.Namespace) -> int:
+    params = _key_values(args.params, "parameters")
     body = {"device": args.device, "action": args.action, "params": params,
             "dry_run": args.dry_run}
     _print_json(asyncio.run(_Client(args).call("POST", "/actions", json=body)))
@@ -343,6 +394,76 @@ def cmd_vault(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_automations(args: argparse.Namespace) -> int:
+    client = _Client(args)
+    what = args.automations_cmd
+    if what == "list":
+        body = asyncio.run(client.call("GET", "/automations"))
+        if args.json:
+            _print_json(body)
+            return 0
+        for a in body["automations"]:
+            state = "on" if a["enabled"] else "off"
+            problems = len(a.get("problems") or [])
+            alias = a["alias"] if a["alias"] != a["id"] else ""
+            print(f"{a['id']:<32} {state:<4} {a['mode']:<9} runs={a['runs']:<5} "
+                  f"last={a['last_result'] or '-':<18} {alias}"
+                  + (f"  ({problems} problems)" if problems else ""))
+        return 0
+    path = f"/automations/{args.id}"
+    if what in ("enable", "disable"):
+        body = asyncio.run(client.call("POST", f"{path}/{what}"))
+        print(f"{args.id}: {'enabled' if body['enabled'] else 'disabled'}")
+        return 0
+    if what == "trigger":
+        variables = _key_values(args.variables, "variables")
+        body = asyncio.run(client.call("POST", f"{path}/trigger", json={
+            "variables": variables, "skip_condition": not args.check_conditions}))
+        print(f"{args.id}: run {body['run_id']} {body['status']}")
+        return 0
+    # trace
+    body = asyncio.run(client.call("GET", f"{path}/traces" + (f"/{args.run}" if args.run
+                                                              else "")))
+    traces = [body] if args.run else body["traces"][:None if args.all else 1]
+    if args.json:
+        _print_json(traces)
+        return 0
+    if not traces:
+        print(f"{args.id}: no runs recorded yet")
+    for trace in traces:
+        _print_trace(trace)
+    return 0
+
+
+def _print_trace(trace: dict[str, Any]) -> None:
+    import datetime as dt
+
+    when = dt.datetime.fromtimestamp(trace["start"]).isoformat(timespec="seconds")
+    trigger = trace.get("trigger") or {}
+    print(f"run {trace['run_id']}  {when}  {trace['result'] or trace['state']}  "
+          f"{trace['duration_ms'] if trace['duration_ms'] is not None else '-'} ms  "
+          f"trigger: {trigger.get('description') or trigger.get('trigger')}"
+          + (f" (id {trigger['id']})" if trigger.get("id") is not None else ""))
+    records = sorted([*trace["conditions"], *trace["steps"]], key=lambda r: r.get("seq", 0))
+    for record in records:
+        if "kind" not in record:  # a condition
+            print(f"  {record['path']:<40} {'true' if record['result'] else 'false'}")
+            continue
+        step = record
+        detail = step.get("error") or step.get("result")
+        if isinstance(detail, dict) and "message" in detail:
+            detail = f"{detail.get('code')}: {detail['message']}"
+        text = json.dumps(detail, default=str) if not isinstance(detail, str) else detail
+        print(f"  {step['path']:<40} {step['kind']:<16} {step['duration_ms']} ms  "
+              f"{text[:200]}")
+    if trace.get("stop_reason"):
+        print(f"  stopped: {trace['stop_reason']}")
+    if trace.get("error"):
+        print(f"  error: {trace['error'].get('code')}: {trace['error'].get('message')}")
+    if trace.get("dropped"):
+        print(f"  ({trace['dropped']} more records not kept)")
+
+
 # -- plugin commands -------------------------------------------------------------------------
 
 
@@ -445,6 +566,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="values are JSON when they parse as JSON (volume=30, muted=true)")
     p.add_argument("--dry-run", action="store_true", help="decide, audit, but do not act")
     p.set_defaults(fn=cmd_act)
+
+    p = sub.add_parser("automations", help="list, run, turn on/off and trace automations")
+    msub = p.add_subparsers(dest="automations_cmd", required=True, metavar="ACTION")
+    c = msub.add_parser("list", help="every automation and its last result")
+    _client_options(c)
+    c.add_argument("--json", action="store_true", help="print the raw JSON")
+    c = msub.add_parser("trigger", help="run an automation now (conditions skipped)")
+    _client_options(c)
+    c.add_argument("id")
+    c.add_argument("variables", nargs="*", metavar="key=value",
+                   help="variables of the run; values are JSON when they parse as JSON")
+    c.add_argument("--check-conditions", action="store_true",
+                   help="check the automation's conditions first")
+    for name, help_ in (("enable", "turn an automation on (kept across restarts)"),
+                        ("disable", "turn an automation off (kept across restarts)")):
+        c = msub.add_parser(name, help=help_)
+        _client_options(c)
+        c.add_argument("id")
+    c = msub.add_parser("trace", help="what the last run did (trigger, conditions, steps)")
+    _client_options(c)
+    c.add_argument("id")
+    c.add_argument("--run", help="a run id (default: the newest run)")
+    c.add_argument("--all", action="store_true", help="every stored run, newest first")
+    c.add_argument("--json", action="store_true", help="print the raw JSON")
+    p.set_defaults(fn=cmd_automations)
 
     p = sub.add_parser("token", help="manage principals and their tokens")
     tsub = p.add_subparsers(dest="token_cmd", required=True, metavar="ACTION")

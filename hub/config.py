@@ -1,8 +1,11 @@
 """Configuration: one YAML file, validated with voluptuous, errors as `file:line: path: why`.
 
-Supports `!secret name` (looked up in secrets.yaml beside the file) and
-`!env_var NAME [default]`, like Home Assistant. Plugin sections are validated later, by the
-plugin loader, with each plugin's own schema; `HubConfig.locate(path)` gives them the line.
+Supports `!secret name` (looked up in secrets.yaml beside the file), `!env_var NAME
+[default]` and `!include` (with `!include_dir_list`, `!include_dir_merge_list`,
+`!include_dir_named`, `!include_dir_merge_named`), like Home Assistant; the YAML files of an
+`automations/` folder beside the config file are merged into `automations:` in name order.
+Plugin sections are validated later, by the plugin loader, with each plugin's own schema;
+`HubConfig.locate(path)` gives them the line.
 """
 
 from __future__ import annotations
@@ -146,9 +149,11 @@ class HubConfig:
     def port(self) -> int:
         return self.hub["port"]
 
-    def locate(self, path: Sequence[Any]) -> str:
-        """`file:line` for a key path (as close as the document allows)."""
-        return _where(self.path, self._root, path)
+    def locate(self, path: Sequence[Any],
+               aliases: Mapping[str, Sequence[str]] | None = None) -> str:
+        """`file:line` for a key path (as close as the document allows; a key not found is
+        tried under its `aliases`, the other spellings it may have in the file)."""
+        return _where(self.path, self._root, path, aliases)
 
     def error(self, path: Sequence[Any], message: str) -> ConfigError:
         return ConfigError(f"{self.locate(path)}: {_dotted(path)}: {message}")
@@ -156,22 +161,44 @@ class HubConfig:
 
 # -- YAML loading -----------------------------------------------------------------------------
 
+AUTOMATIONS_DIR = "automations"  # beside the config file: merged into `automations:` in order
+MAX_INCLUDE_DEPTH = 8
+_INCLUDE_TAGS = ("!include", "!include_dir_list", "!include_dir_merge_list",
+                 "!include_dir_named", "!include_dir_merge_named")
+
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with !secret and !env_var; knows its file and environment."""
+    """SafeLoader with !secret, !env_var and Home Assistant's !include family; knows its file
+    and environment. Includes are resolved while composing, so every node keeps the mark
+    (file and line) of the file it came from and errors point into included files."""
 
     source: str = "<string>"
     base_dir: Path = Path(".")
     env: Mapping[str, str] = os.environ
     _secrets: dict[str, Any] | None = None
+    stack: tuple[Path, ...] = ()  # the files being included, for cycles and depth
+    included: set[Path]
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        node = super().compose_node(parent, index)
+        if node is not None and node.tag in _INCLUDE_TAGS:
+            return _include(self, node)
+        return node
 
 
 def _mark(loader: _Loader, node: yaml.Node) -> str:
-    return f"{loader.source}:{node.start_mark.line + 1}"
+    return f"{node.start_mark.name if node.start_mark.name.startswith('/') else loader.source}" \
+        f":{node.start_mark.line + 1}"
+
+
+def _scalar(loader: _Loader, node: yaml.Node, tag: str) -> str:
+    if not isinstance(node, yaml.ScalarNode):
+        raise ConfigError(f"{_mark(loader, node)}: {tag} takes a name, not a list or mapping")
+    return str(loader.construct_scalar(node))
 
 
 def _secret(loader: _Loader, node: yaml.Node) -> Any:
-    name = loader.construct_scalar(node)
+    name = _scalar(loader, node, "!secret")
     if loader._secrets is None:
         secrets_path = loader.base_dir / SECRETS_FILE
         if not secrets_path.exists():
@@ -191,7 +218,7 @@ def _secret(loader: _Loader, node: yaml.Node) -> Any:
 
 
 def _env_var(loader: _Loader, node: yaml.Node) -> Any:
-    parts = str(loader.construct_scalar(node)).split(None, 1)
+    parts = _scalar(loader, node, "!env_var").split(None, 1)
     if not parts:
         raise ConfigError(f"{_mark(loader, node)}: !env_var needs a variable name")
     name = parts[0]
@@ -206,44 +233,164 @@ _Loader.add_constructor("!secret", _secret)
 _Loader.add_constructor("!env_var", _env_var)
 
 
-def _parse(text: str, source: str, base_dir: Path, env: Mapping[str, str]) -> tuple[Any, Any]:
-    loader_cls = type("Loader", (_Loader,), {"source": source, "base_dir": base_dir, "env": env})
+def _read(path: Path, where: str) -> str:
     try:
-        root = yaml.compose(text, Loader=_ComposeLoader)
-        data = yaml.load(text, Loader=loader_cls)
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{where}: cannot read: {err}") from None
+
+
+def _compose_file(loader: _Loader, path: Path, at: str) -> Any:
+    """The node tree of an included file (null for an empty one)."""
+    if path in loader.stack:
+        raise ConfigError(f"{at}: {path} includes itself")
+    if len(loader.stack) >= MAX_INCLUDE_DEPTH:
+        raise ConfigError(f"{at}: includes nested more than {MAX_INCLUDE_DEPTH} deep")
+    text = _read(path, f"{at}: {path}")
+    child = type(loader)(text)
+    child.name = str(path)
+    child.source = str(path)
+    child.stack = (*loader.stack, path)
+    child.included = loader.included
+    loader.included.add(path)
+    try:
+        node = child.get_single_node()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
+        raise ConfigError(f"{path}{f':{mark.line + 1}' if mark else ''}: invalid YAML: "
+                          f"{err.problem or err}") from None
+    finally:
+        child.dispose()
+    if node is None:
+        return yaml.ScalarNode("tag:yaml.org,2002:null", "", None, None)
+    return node
+
+
+def _yaml_files(directory: Path, at: str) -> list[Path]:
+    if not directory.is_dir():
+        raise ConfigError(f"{at}: {directory} is not a directory")
+    return sorted(p for p in directory.rglob("*.yaml")
+                  if p.is_file() and not any(part.startswith(".") for part in
+                                             p.relative_to(directory).parts))
+
+
+def _include(loader: _Loader, node: yaml.Node) -> yaml.Node:
+    at = f"{loader.source}:{node.start_mark.line + 1}"
+    if not isinstance(node, yaml.ScalarNode) or not str(node.value).strip():
+        raise ConfigError(f"{at}: {node.tag} needs a file or directory name")
+    here = Path(loader.source).parent if loader.source.startswith("/") else loader.base_dir
+    target = (here / str(node.value).strip()).resolve()
+    if node.tag == "!include":
+        return _compose_file(loader, target, at)
+    files = [(f, _compose_file(loader, f, at)) for f in _yaml_files(target, at)]
+    mark = node.start_mark
+    if node.tag == "!include_dir_list":
+        return yaml.SequenceNode("tag:yaml.org,2002:seq", [n for _, n in files], mark, mark)
+    if node.tag == "!include_dir_named":
+        return yaml.MappingNode("tag:yaml.org,2002:map", [
+            (yaml.ScalarNode("tag:yaml.org,2002:str", f.stem, mark, mark), n)
+            for f, n in files], mark, mark)
+    merged: list[Any] = []
+    wanted = yaml.SequenceNode if node.tag == "!include_dir_merge_list" else yaml.MappingNode
+    for path, child in files:
+        if isinstance(child, yaml.ScalarNode) and child.tag.endswith(":null"):
+            continue
+        if not isinstance(child, wanted):
+            raise ConfigError(f"{path}:{child.start_mark.line + 1}: {node.tag} expects a "
+                              f"{'list' if wanted is yaml.SequenceNode else 'mapping'} here")
+        merged.extend(child.value)
+    if wanted is yaml.SequenceNode:
+        return yaml.SequenceNode("tag:yaml.org,2002:seq", merged, mark, mark)
+    return yaml.MappingNode("tag:yaml.org,2002:map", merged, mark, mark)
+
+
+def _merge_automations_dir(loader: _Loader, root: Any, directory: Path) -> None:
+    """Append the automations of `directory/*.yaml` (in name order; each file a list of
+    automations or one automation) to the root's `automations:`, skipping files the config
+    already includes."""
+    if not directory.is_dir() or not isinstance(root, yaml.MappingNode):
+        return
+    at = f"{loader.source}:1"
+    items: list[Any] = []
+    for path in _yaml_files(directory, at):
+        if path.resolve() in loader.included:
+            continue
+        node = _compose_file(loader, path.resolve(), at)
+        if isinstance(node, yaml.SequenceNode):
+            items.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            items.append(node)
+        elif not (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
+            raise ConfigError(f"{path}:1: expected a list of automations or one automation")
+    if not items:
+        return
+    for index, (key, value) in enumerate(root.value):
+        if getattr(key, "value", None) == "automations":
+            if isinstance(value, yaml.SequenceNode):
+                value.value = [*value.value, *items]
+            elif isinstance(value, yaml.ScalarNode) and value.tag.endswith(":null"):
+                root.value[index] = (key, yaml.SequenceNode(
+                    "tag:yaml.org,2002:seq", items, value.start_mark, value.end_mark))
+            return
+    mark = items[0].start_mark
+    root.value.append((yaml.ScalarNode("tag:yaml.org,2002:str", "automations", mark, mark),
+                       yaml.SequenceNode("tag:yaml.org,2002:seq", items, mark, mark)))
+
+
+def _parse(text: str, source: str, base_dir: Path, env: Mapping[str, str],
+           automations_dir: Path | None = None) -> tuple[Any, Any]:
+    """(data, node tree) of a YAML document, includes resolved. The tree gives lines."""
+    loader_cls = type("Loader", (_Loader,), {"source": source, "base_dir": base_dir, "env": env})
+    loader = loader_cls(text)
+    loader.name = source
+    loader.included = set()
+    try:
+        root = loader.get_single_node()
+        if automations_dir is not None:
+            _merge_automations_dir(loader, root, automations_dir)
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = mark.name if mark and mark.name.startswith("/") else source
         line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{source}{line}: invalid YAML: {err.problem or err}") from None
+        raise ConfigError(f"{where}{line}: invalid YAML: {err.problem or err}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{source}: invalid YAML: {err}") from None
+    finally:
+        loader.dispose()
     return data, root
 
 
-class _ComposeLoader(yaml.SafeLoader):
-    """Composes nodes only; custom tags need no constructor at that stage."""
-
-
-def _where(path: Path | None, root: Any, keys: Sequence[Any]) -> str:
+def _where(path: Path | None, root: Any, keys: Sequence[Any],
+           aliases: Mapping[str, Sequence[str]] | None = None) -> str:
+    """`file:line` of a key path in the node tree (as close as the document allows); a key
+    not found is tried under its `aliases` (other spellings of it)."""
     source = str(path) if path else "<config>"
     node = root
-    line = node.start_mark.line + 1 if node is not None else None
+    mark = node.start_mark if node is not None else None
     for key in keys:
         child = None
         if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == str(key):
-                    child = v
-                    line = k.start_mark.line + 1
+            for name in (str(key), *((aliases or {}).get(str(key), ()))):
+                for k, v in node.value:
+                    if k.value == name:
+                        child, mark = v, k.start_mark
+                        break
+                if child is not None:
                     break
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
             if 0 <= key < len(node.value):
                 child = node.value[key]
-                line = child.start_mark.line + 1
+                mark = child.start_mark
         if child is None:
             break
         node = child
-    return f"{source}:{line}" if line else source
+    if mark is None:
+        return source
+    name = mark.name if mark.name and mark.name.startswith("/") else source
+    return f"{name}:{mark.line + 1}"
 
 
 def _dotted(path: Sequence[Any]) -> str:
@@ -295,13 +442,9 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
                 data_dir: str | os.PathLike[str] | None = None) -> HubConfig:
     """Read and validate a config file. Raises ConfigError naming file, line and key."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read: {err}") from None
-    data, root = _parse(text, str(path), path.parent, env if env is not None else os.environ)
+    text = _read(path, str(path))
+    data, root = _parse(text, str(path), path.parent, env if env is not None else os.environ,
+                        automations_dir=path.parent / AUTOMATIONS_DIR)
     cfg = _build(_validate(data, path, root), path, root, path.parent.resolve(), None)
     if data_dir is not None:
         cfg.data_dir = Path(data_dir).resolve()

@@ -26,7 +26,7 @@ import inspect
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -53,7 +53,18 @@ CLOSE_TIMEOUT = 2.0  # seconds a close handshake may take before the transport i
 
 WS_API = web.AppKey("hub_ws_api", object)
 
+# A command added by another part of the hub: `await handler(principal, message)` returns the
+# result; a HubError becomes the error result. Handlers never see the socket.
+CommandHandler = Callable[[Any, dict], Awaitable[Any]]
+
 _COMPACT = (",", ":")
+
+
+def register_command(app: web.Application, name: str, handler: CommandHandler) -> None:
+    """Add a command (e.g. `automations/trace`) to every connection of this app's socket."""
+    api = app[WS_API]
+    assert isinstance(api, WebSocketApi)
+    api.commands[name] = handler
 
 
 def register(app: web.Application, hub: Any) -> None:
@@ -80,6 +91,7 @@ class WebSocketApi:
     def __init__(self, hub: Any) -> None:
         self.hub = hub
         self.connections: set[Connection] = set()
+        self.commands: dict[str, CommandHandler] = {}  # see register_command
         tokens = getattr(hub, "tokens", None)
         if tokens is not None and hasattr(tokens, "add_revoke_listener"):
             tokens.add_revoke_listener(self.revoke)
@@ -155,6 +167,7 @@ class Connection:
             "search_media": self._cmd_search_media,
             "subscribe": self._cmd_subscribe,
             "unsubscribe": self._cmd_unsubscribe,
+            **{name: self._registered(handler) for name, handler in api.commands.items()},
         }
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -354,6 +367,11 @@ class Connection:
         except Exception:
             _LOGGER.exception("WebSocket command %r failed", message.get("type"))
             self._error(msg_id, HubError("internal error"))
+
+    def _registered(self, handler: CommandHandler) -> Callable[[int, dict], Any]:
+        async def command(msg_id: int, message: dict) -> None:
+            self._result(msg_id, await handler(self.principal, message))
+        return command
 
     def _cmd_ping(self, msg_id: int, _message: dict) -> None:
         self._result(msg_id, "pong")

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from hub.automations.schema import WEEKDAYS, parse_time_of_day
+from hub.automations.values import WEEKDAYS, parse_time_of_day
 
 _LOGGER = logging.getLogger("hub.automations")
 

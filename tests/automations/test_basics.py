@@ -19,7 +19,7 @@ from hub.errors import ConfigError
 from hub.plugin import Device, PluginInfo, hookimpl, standard_actions
 from hub.testing import ManualClock
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "automations.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "automations.md"
 WEBHOOK = "Zq8wK3vN1xR5tY7uP0oI2eA4sD6fG9hJ"
 WAIT = 5.0  # real seconds; only reached when a test is about to fail
 
@@ -90,8 +90,8 @@ def test_schema_normalises_and_fills_defaults():
     assert state_t["device"] == ["demo.player_1"] and state_t["to"] == [False]
     assert state_t["for"] == 60.0
     assert interval_t["every"] == 120.0
-    assert a["actions"] == [{"delay": 5.0}, {"device": "d.x", "action": "play", "params": {},
-                                              "continue_on_error": False}]
+    assert a["actions"] == [{"delay": 5.0}, {"device": ["d.x"], "action": "play", "params": {}}]
+    assert [t["id"] for t in a["triggers"]] == ["0", "1", "2"]  # Home Assistant's default ids
     # normalised output validates again unchanged (the engine re-checks what the loader did)
     assert AUTOMATIONS_SCHEMA([a]) == [a]
 
@@ -215,7 +215,7 @@ async def test_state_trigger_on_an_attribute(hub_factory):
     await settled(harness, "loud", 1)
     assert auto(harness, "loud").runs == 1
     assert auto(harness, "loud").last_trigger == {
-        "trigger": "state", "device_id": "demo.player_1", "from": 50, "to": 90,
+        "trigger": "state", "id": "0", "device_id": "demo.player_1", "from": 50, "to": 90,
         "attribute": "volume"}
 
 
@@ -259,7 +259,7 @@ async def test_time_trigger_on_weekdays(hub_factory):
     clock.set_wall_time(MONDAY_0859)
     await clock.advance(120)
     await settled(harness, "focus", 2)
-    assert a.runs == 2 and a.last_trigger == {"trigger": "time", "at": "09:00:00"}
+    assert a.runs == 2 and a.last_trigger == {"trigger": "time", "id": "0", "at": "09:00:00"}
 
 
 async def test_interval_trigger(hub_factory):
@@ -524,19 +524,37 @@ class FakePlayers:
             ctx.update_device(device.id, volume=params["volume"])
 
 
+def _doc_blocks() -> list[Any]:
+    return [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.S)]
+
+
 def _documented_automations() -> dict[str, dict]:
-    blocks = re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.S)
-    found = {}
-    for block in blocks:
-        data = yaml.safe_load(block)
-        if isinstance(data, dict) and "automations" in data:
-            try:
-                for item in AUTOMATIONS_SCHEMA(data["automations"]):
-                    found[item["id"]] = data["automations"][[
-                        a["id"] for a in data["automations"]].index(item["id"])]
-            except vol.Invalid:
-                continue  # the reference block shows the keys, not a whole automation
-    return found
+    return {a["id"]: a for block in _doc_blocks() if "automations" in block
+            for a in block["automations"] if "id" in a}
+
+
+def test_every_example_of_the_docs_validates_and_checks_clean():
+    """Each yaml block of docs/automations.md: whole automations, or a list of triggers,
+    conditions or actions (completed into an automation)."""
+    from hub.automations.check import Catalog, check_automations
+    from hub.plugin import standard_actions
+
+    automations: list[dict] = []
+    for index, block in enumerate(_doc_blocks()):
+        if "automations" in block:
+            automations.extend(block["automations"])
+        else:
+            assert set(block) <= {"triggers", "conditions", "actions"}, block
+            automations.append({
+                "id": f"doc_{index}", "triggers": block.get("triggers", [
+                    {"trigger": "hub_start"}]), "conditions": block.get("conditions", []),
+                "actions": block.get("actions", [{"delay": 1}])})
+    validated = AUTOMATIONS_SCHEMA(automations)  # raises on any invalid example
+    assert len(validated) >= 18
+    actions = {**standard_actions(), "volume_get": None}
+    catalog = Catalog(status={p: "loaded" for p in ("demo", "sonos", "spotify")},
+                      actions={p: actions for p in ("demo", "sonos", "spotify")})
+    assert check_automations(validated, catalog) == []
 
 
 async def test_documented_examples_run_under_governance(hub_factory):
