@@ -373,6 +373,23 @@ def test_plugins_and_automations_views_follow_the_hub(pages, server):
     urllib.request.urlopen(request, timeout=30).read()
     expect(doorbell).to_contain_text(f"Runs{runs + 1}", timeout=5000)
 
+    # The owner runs it now, reads its last runs, disables and enables it again.
+    doorbell.get_by_role("button", name="Run The doorbell pauses the kitchen now").click()
+    expect(page.get_by_role("status").filter(has_text="The doorbell pauses the kitchen: started"))\
+        .to_be_visible()
+    expect(doorbell).to_contain_text(f"Runs{runs + 2}", timeout=5000)
+    doorbell.get_by_role("button", name="Last runs").click()
+    runs_table = doorbell.get_by_role("region", name="Last runs of The doorbell pauses the kitchen")
+    expect(runs_table.locator("tbody tr")).to_have_count(runs + 2)
+    expect(runs_table.locator("tbody tr").first).to_contain_text("ok")
+    doorbell.get_by_role("button", name="Disable The doorbell pauses the kitchen").click()
+    expect(doorbell.locator(".badge").first).to_have_text("Disabled")
+    assert not rest(server, "GET", "/automations/doorbell")["enabled"]
+    expect(doorbell.get_by_role("button", name="Run The doorbell pauses the kitchen now")) \
+        .to_be_disabled()
+    doorbell.get_by_role("button", name="Enable The doorbell pauses the kitchen").click()
+    expect(doorbell.locator(".badge").first).to_have_text("Enabled")
+
 
 def test_grouped_players_show_together_and_join_and_leave(pages, server):
     p = pages()
