@@ -9,7 +9,7 @@ code and then:
 * first render: loads the dashboard `--loads` times (a returning browser: cookie set, files
   revalidated by ETag); each load's figures are the dashboard's performance marks, in ms
   since navigation start: `hub:devices-rendered` (HTML, modules, CSS, who-am-I, the
-  WebSocket handshake, subscribe + get_devices, and the first 24 cards in the DOM: more than
+  WebSocket handshake, subscribe + get_devices, and the first 12 cards in the DOM: more than
   a screen shows) and `hub:devices-all-rendered` (every card in the DOM).
 * update: `--updates` times, changes one player's volume over REST from this process (another
   client). An init script wraps the page's WebSocket to timestamp each state_changed message

@@ -10,7 +10,7 @@ const STATE_LABELS = {playing: "Playing", paused: "Paused", idle: "Idle", off: "
 const REPEAT_NEXT = {off: "all", all: "one", one: "off"};
 const VOLUME_SEND_EVERY = 150; // ms between volume_set while a slider is dragged
 const HOLD_AFTER_INPUT = 1200; // ms an input keeps its value against incoming state
-const FIRST_SLICE = 24; // cards (or groups) built at once; more than a screenful
+const FIRST_SLICE = 12; // cards (or groups) built at once: a large screen's worth
 const LATER_SLICE = 50; // then the rest, in tasks short enough to keep input responsive
 
 let cardCount = 0;
