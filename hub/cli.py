@@ -18,7 +18,7 @@ from typing import Any
 
 DEFAULT_CONFIG = "config.yaml"
 CORE_COMMANDS = {"run", "check-config", "plugins", "devices", "act", "token", "audit", "vault",
-                 "automations", "dashboard"}
+                 "automations", "dashboard", "mcp"}
 
 
 class CliError(Exception):
@@ -58,6 +58,16 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return _load(args).data_dir
 
 
+def _hub_url(args: argparse.Namespace, cfg: Any = None) -> str:
+    """--url, or the hub's address from the configuration (a wildcard bind is reached on
+    loopback)."""
+    if args.url:
+        return str(args.url).rstrip("/")
+    cfg = cfg or _load(args)
+    host = cfg.host if cfg.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    return f"http://{host}:{cfg.port}"
+
+
 class _Client:
     """REST access to a running hub (also the CliContext handed to plugin commands)."""
 
@@ -65,10 +75,7 @@ class _Client:
         cfg = None
         if not (args.url and args.token):
             cfg = _load(args)
-        host = cfg.host if cfg else "127.0.0.1"
-        if host in ("0.0.0.0", "::"):
-            host = "127.0.0.1"
-        self.url = (args.url or f"http://{host}:{cfg.port}").rstrip("/")
+        self.url = _hub_url(args, cfg)
         self.token = args.token or os.environ.get("HUB_TOKEN")
         if not self.token and cfg is not None:
             path = cfg.data_dir / "owner.token"
@@ -464,6 +471,47 @@ def _print_trace(trace: dict[str, Any]) -> None:
         print(f"  ({trace['dropped']} more records not kept)")
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    import logging
+
+    # stdout carries the MCP protocol over stdio: everything else goes to stderr.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="hub mcp: %(levelname)s %(name)s: %(message)s")
+    url = _hub_url(args)
+    token = _mcp_token(args)
+    if not args.http:
+        if token is None:
+            raise CliError("no agent token: pass --token-file PATH or set HUB_TOKEN "
+                           "(create one with `hub token create --kind agent --maturity ...`)")
+        from hub.mcp import serve_stdio
+
+        asyncio.run(serve_stdio(url, token))
+        return 0
+    if token is not None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        raise CliError(f"refusing to serve {args.host} with a shared token: anyone reaching "
+                       "the port would act as that agent. Start without --token-file/HUB_TOKEN "
+                       "so each client sends its own token (Authorization: Bearer ...)")
+    from hub.mcp import serve_http
+
+    print(f"hub mcp: streamable HTTP at http://{args.host}:{args.http_port}/mcp for the hub "
+          f"at {url}", file=sys.stderr, flush=True)
+    asyncio.run(serve_http(url, token, args.host, args.http_port))
+    return 0
+
+
+def _mcp_token(args: argparse.Namespace) -> str | None:
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text().strip()
+        except OSError as err:
+            raise CliError(f"cannot read the token file {args.token_file}: "
+                           f"{err.strerror}") from None
+        if not token:
+            raise CliError(f"the token file {args.token_file} is empty")
+        return token
+    return os.environ.get("HUB_TOKEN", "").strip() or None
+
+
 # -- plugin commands -------------------------------------------------------------------------
 
 
@@ -591,6 +639,20 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--all", action="store_true", help="every stored run, newest first")
     c.add_argument("--json", action="store_true", help="print the raw JSON")
     p.set_defaults(fn=cmd_automations)
+
+
+    p = sub.add_parser("mcp", help="serve the hub to AI agents over MCP (docs/agents.md)")
+    p.add_argument("-c", "--config", help=f"configuration file, for the hub's address "
+                                          f"(default: $HUB_CONFIG or ./{DEFAULT_CONFIG})")
+    p.add_argument("--url", help="the running hub's URL (default: from the config)")
+    p.add_argument("--token-file", metavar="PATH",
+                   help="file holding the agent's token (default: $HUB_TOKEN)")
+    p.add_argument("--http", action="store_true",
+                   help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio")
+    p.add_argument("--host", default="127.0.0.1", help="with --http (default 127.0.0.1)")
+    p.add_argument("--port", dest="http_port", type=int, default=8766, metavar="PORT",
+                   help="with --http (default 8766)")
+    p.set_defaults(fn=cmd_mcp)
 
     p = sub.add_parser("token", help="manage principals and their tokens")
     tsub = p.add_subparsers(dest="token_cmd", required=True, metavar="ACTION")

@@ -114,6 +114,19 @@ def _principal(request: web.Request):
     return request[PRINCIPAL_KEY]
 
 
+# Clients that may name themselves in the audit's `source` with `X-Hub-Client: NAME`. The
+# header is declared by the client, not proven: it says which program asked (so an agent's
+# MCP calls read as such), never who asked; that is the token's principal alone. Any other
+# value is ignored and the request is recorded as "rest".
+CLIENT_SOURCES = frozenset({"mcp", "dashboard", "cli"})
+
+
+def request_source(request: web.Request) -> str:
+    """The audit `source` of a REST request: the declared client when it is a known one."""
+    client = request.headers.get("X-Hub-Client", "").strip().lower()
+    return client if client in CLIENT_SOURCES else "rest"
+
+
 # -- handlers ------------------------------------------------------------------------------------
 
 
@@ -163,7 +176,7 @@ async def post_action(request: web.Request) -> web.Response:
         raise InvalidRequest("dry_run must be true or false", field="dry_run")
     result = await hub.pipeline.execute(
         _principal(request), body.get("device"), body.get("action"), body.get("params"),
-        dry_run=dry_run, source="rest", context=request_context(request))
+        dry_run=dry_run, source=request_source(request), context=request_context(request))
     return json_response(result)
 
 
@@ -208,13 +221,13 @@ async def action_catalog(request: web.Request) -> web.Response:
 async def browse_media(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     return json_response(await hub.media.browse(
-        _principal(request), media.query_params(request.query), source="rest"))
+        _principal(request), media.query_params(request.query), source=request_source(request)))
 
 
 async def search_media(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     return json_response(await hub.media.search(
-        _principal(request), media.query_params(request.query), source="rest"))
+        _principal(request), media.query_params(request.query), source=request_source(request)))
 
 
 async def post_discover(request: web.Request) -> web.Response:

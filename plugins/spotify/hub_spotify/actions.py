@@ -46,8 +46,9 @@ PLAYER = "/me/player"
 
 
 async def perform(client: SpotifyClient, account: str, action: str, params: dict[str, Any], *,
-                  device_id: str | None, volume: int | None) -> None:
-    """Send `action` for `account`, to `device_id` (None: the active device).
+                  device_id: str | None, volume: int | None) -> dict[str, Any] | None:
+    """Send `action` for `account`, to `device_id` (None: the active device); the action's
+    result, when it has one worth telling (what Spotify did instead of what was asked).
 
     `volume` is the last known volume, for volume_step."""
     target = {"device_id": device_id}
@@ -83,28 +84,46 @@ async def perform(client: SpotifyClient, account: str, action: str, params: dict
         await call(account, "PUT", f"{PLAYER}/repeat", command=True,
                    params={"state": REPEAT_TO_SPOTIFY[params["repeat"]], **target})
     elif action == "play_media":
-        await _play_media(client, account, params, target)
+        return await _play_media(client, account, params, target)
     else:  # select_source is resolved by the plugin, which knows the devices
         raise InvalidRequest(f"unsupported action {action}")
+    return None
+
+
+# What play_media accepts: the ids browse_media and search_media hand out.
+PLAYABLE = {"track": "uris", "episode": "uris", "album": "context_uri",
+            "playlist": "context_uri", "artist": "context_uri", "show": "context_uri"}
+QUEUE_NOTE = ("Spotify has one queue and adds to its end: the item plays after anything "
+              "already queued, not necessarily next")
 
 
 async def _play_media(client: SpotifyClient, account: str, params: dict[str, Any],
-                      target: dict[str, Any]) -> None:
+                      target: dict[str, Any]) -> dict[str, Any] | None:
     uri = params["media_id"]
     try:
         _uri(uri)
     except vol.Invalid:
-        raise InvalidRequest("media_id must be a Spotify URI (spotify:track:...)") from None
+        raise InvalidRequest("media_id must be a Spotify URI (spotify:track:...), as "
+                             "browse_media and search_media give", code="invalid_media_id") \
+            from None
     kind = uri.split(":")[1]
-    if params.get("enqueue") in ("add", "next"):
-        # Spotify has one "up next" queue: adding and playing next are the same request.
-        if kind not in ("track", "episode"):
-            raise InvalidRequest("only tracks and episodes can be queued")
+    if kind not in PLAYABLE:
+        raise InvalidRequest(f"Spotify cannot play a {kind}: play a track, episode, album, "
+                             "playlist, artist or show", code="invalid_media_id")
+    enqueue = params.get("enqueue", "play")
+    if enqueue in ("add", "next"):
+        if PLAYABLE[kind] != "uris":
+            raise InvalidRequest(
+                f"Spotify's Web API queues only tracks and episodes, not a whole {kind}: "
+                "play it (enqueue: play or replace), or queue its tracks one by one",
+                code="cannot_queue")
         await client.call(account, "POST", f"{PLAYER}/queue", command=True,
                           params={"uri": uri, **target})
-        return
-    body = {"uris": [uri]} if kind in ("track", "episode") else {"context_uri": uri}
+        return {"queued": uri, "note": QUEUE_NOTE} if enqueue == "next" else {"queued": uri}
+    # play and replace are the same to Spotify: playing something replaces the context.
+    body = {PLAYABLE[kind]: [uri] if PLAYABLE[kind] == "uris" else uri}
     await client.call(account, "PUT", f"{PLAYER}/play", params=target, json=body, command=True)
+    return None
 
 
 async def transfer(client: SpotifyClient, account: str, spotify_device_id: str) -> None:

@@ -2,10 +2,15 @@
 and every Spotify error becomes a hub error in `_failure`, the one mapping place.
 
     401            refresh the token once and retry; a second 401 is an upstream error
-    403 PREMIUM_REQUIRED    403 premium_required; other 403s: 409 command_refused
+    403 PREMIUM_REQUIRED    403 premium_required; "Insufficient client scope": 409
+                   insufficient_scope (link again); other 403s: 409 command_refused
     404 NO_ACTIVE_DEVICE    409 no_active_device; other 404s: 409 spotify_not_found
-    429            wait Retry-After (clock) and retry while within the cap, else 429 retry_after
-    5xx, network   bounded backoff, then 502
+    429            remember the account's Retry-After window; wait it out (clock) while
+                   within the cap, else 429 rate_limited. While a window is open, requests
+                   for that account wait or are answered 429 without reaching Spotify
+    5xx, network   bounded backoff, then 502 upstream_error; a non-idempotent command
+                   (POST: next, previous, queue) is never repeated after a failure that
+                   may have been applied: 502 outcome_unknown at once
     400            400 invalid_request with Spotify's message
     any 2xx        success; command bodies are never parsed (204, 202, opaque 200 all seen)
 """
@@ -19,17 +24,21 @@ from typing import Any
 import aiohttp
 
 from hub.plugin import Conflict, Forbidden, InvalidRequest, RateLimited, UpstreamError
+from hub_spotify.retry import MAX_ATTEMPTS, Attempts, RateWindows, retry_after, unsent
 from hub_spotify.tokens import TokenManager
 
-MAX_ATTEMPTS = 4  # one try and at most three retries, whatever the mix of causes
-BACKOFF = (0.5, 1.0, 2.0)  # seconds before the retries after 5xx or network errors
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10)
+INSUFFICIENT_SCOPE = "insufficient client scope"
+
+__all__ = ["MAX_ATTEMPTS", "SpotifyClient"]
 
 
 @dataclass
-class _Retry:
-    delay: float = 0.0
-    refresh: bool = False
+class _Answer:
+    status: int
+    headers: Any
+    body: Any
+    sent: bool = True  # False only when the connection itself failed
 
 
 class SpotifyClient:
@@ -41,41 +50,73 @@ class SpotifyClient:
         self._clock = clock
         self._cap = retry_after_cap
         self._log = log
+        self.windows = RateWindows(clock)
 
     async def call(self, account: str, method: str, path: str, *,
                    params: dict[str, Any] | None = None, json: Any = None,
-                   command: bool = False, token: str | None = None) -> Any:
+                   command: bool = False, token: str | None = None,
+                   patient: bool = True, wait_cap: float | None = None) -> Any:
         """Send one request for `account`; the parsed JSON of a read, None for a command or a
-        204. Retries are bounded by MAX_ATTEMPTS and waits go through the clock.
+        204. Retries are bounded (hub_spotify.retry) and waits go through the clock.
 
         `token` sends with that access token instead of the account's (while linking, before
-        anything is stored); a 401 then cannot be cured by a refresh."""
+        anything is stored); a 401 then cannot be cured by a refresh. `patient=False` never
+        waits: a 429 or 5xx is answered at once (read-backs that must not delay an answer);
+        `wait_cap` lowers the longest Retry-After waited out (someone is waiting).
+        """
         fixed_token = token
         refreshed = fixed_token is not None
-        waited = 0.0
-        for attempt in range(MAX_ATTEMPTS):
+        # POST commands (next, previous, queue) are not idempotent: never sent twice unless
+        # Spotify certainly did not apply the first one.
+        idempotent = method != "POST"
+        cap = self._cap if wait_cap is None else min(self._cap, wait_cap)
+        attempts = Attempts(self._clock, cap, patient=patient)
+        for _ in attempts:
+            await attempts.respect(self.windows, account, "Spotify")
             token = fixed_token or await self._tokens.access_token(account)
             try:
-                status, headers, body = await self._send(token, method, path, params, json)
+                answer = await self._send(token, method, path, params, json)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                status, headers, body = 0, {}, type(exc).__name__
-            if 200 <= status < 300:
-                if command or status == 204 or not isinstance(body, (dict, list)):
+                answer = _Answer(0, {}, type(exc).__name__, sent=not unsent(exc))
+            if 200 <= answer.status < 300:
+                body = answer.body
+                if command or answer.status == 204 or not isinstance(body, (dict, list)):
                     return None
                 return body
-            retry = self._failure(status, headers, body, attempt=attempt, refreshed=refreshed,
-                                  waited=waited)
-            if retry.refresh:
+            if answer.status == 401:
+                if refreshed or attempts.last:
+                    raise UpstreamError(
+                        f"Spotify rejected a fresh access token: {_message(answer)}",
+                        code="spotify_unauthorized")
                 refreshed = True
                 await self._tokens.refresh(account, stale=token)
-            if retry.delay:
-                waited += retry.delay
-                await self._clock.sleep(retry.delay)
+                continue
+            if answer.status == 429:
+                wait = retry_after(answer.headers)
+                self.windows.open(account, wait)
+                if attempts.can_wait(wait):
+                    continue  # the next round waits the window out
+                raise RateLimited("Spotify rate limit reached", retry_after=wait)
+            if answer.status == 0 or answer.status >= 500:
+                what = (f"HTTP {answer.status}" if answer.status
+                        else f"no answer ({answer.body})")
+                if not idempotent and answer.sent:
+                    raise UpstreamError(
+                        f"Spotify failed on {method} {path} ({what}) and may or may not have "
+                        "applied it; the hub did not repeat it, so it is not applied twice: "
+                        "check the player's state before trying again",
+                        code="outcome_unknown")
+                if attempts.can_back_off():
+                    await attempts.back_off()
+                    continue
+                tries = f" after {attempts.number} tries" if attempts.number > 1 else ""
+                raise UpstreamError(f"Spotify failed: {what}{tries}")
+            self._failure(answer)
         # Only reachable when every attempt asked for another one.
         raise UpstreamError(f"Spotify did not answer {method} {path} after {MAX_ATTEMPTS} tries")
 
     async def _send(self, token: str, method: str, path: str, params: dict[str, Any] | None,
-                    json: Any) -> tuple[int, Any, Any]:
+                    json: Any) -> _Answer:
         kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {token}"},
                                   "timeout": REQUEST_TIMEOUT}
         if params:
@@ -91,25 +132,22 @@ class SpotifyClient:
             else:
                 await resp.read()  # an opaque 200 or an empty 204: drained, never parsed
                 body = None
-            return resp.status, resp.headers, body
+            return _Answer(resp.status, resp.headers, body)
 
-    def _failure(self, status: int, headers: Any, body: Any, *, attempt: int, refreshed: bool,
-                 waited: float) -> _Retry:
-        """Map one failed answer: return how to retry, or raise the hub error."""
-        error = body.get("error") if isinstance(body, dict) else None
-        error = error if isinstance(error, dict) else {}
-        message = str(error.get("message") or f"HTTP {status}")
-        reason = error.get("reason")
-        last = attempt + 1 >= MAX_ATTEMPTS
-        if status == 401:
-            if refreshed or last:
-                raise UpstreamError(f"Spotify rejected a fresh access token: {message}",
-                                    code="spotify_unauthorized")
-            return _Retry(refresh=True)
+    @staticmethod
+    def _failure(answer: _Answer) -> None:
+        """Raise the hub error for an answer that no retry can cure."""
+        status = answer.status
+        message = _message(answer)
+        reason = _error(answer).get("reason")
         if status == 403:
             if reason == "PREMIUM_REQUIRED":
                 raise Forbidden("Spotify Premium is required to control playback",
                                 code="premium_required")
+            if message.lower() == INSUFFICIENT_SCOPE:
+                raise Conflict(
+                    "The account was linked without a permission this needs: run "
+                    "`hub spotify link` again to grant it", code="insufficient_scope")
             raise Conflict(f"Spotify refused the command: {message}", code="command_refused",
                            spotify_reason=reason)
         if status == 404:
@@ -118,27 +156,18 @@ class SpotifyClient:
                                "select a source first", code="no_active_device")
             raise Conflict(f"Spotify: {message}", code="spotify_not_found",
                            spotify_reason=reason)
-        if status == 429:
-            retry_after = _retry_after(headers)
-            if not last and waited + retry_after <= self._cap:
-                return _Retry(delay=retry_after)
-            raise RateLimited("Spotify rate limit reached", retry_after=retry_after)
-        if status == 0 or status >= 500:
-            if not last:
-                return _Retry(delay=BACKOFF[min(attempt, len(BACKOFF) - 1)])
-            what = f"HTTP {status}" if status else f"no answer ({body})"
-            raise UpstreamError(f"Spotify failed: {what}")
         if status == 400:
             raise InvalidRequest(f"Spotify refused the request: {message}")
         raise UpstreamError(f"Spotify answered HTTP {status}: {message}")
 
 
-def _retry_after(headers: Any) -> float:
-    """Retry-After in seconds (Spotify sends an integer); 1 when missing or unreadable."""
-    try:
-        return max(0.0, float(headers.get("Retry-After", "1")))
-    except ValueError:
-        return 1.0
+def _error(answer: _Answer) -> dict[str, Any]:
+    error = answer.body.get("error") if isinstance(answer.body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _message(answer: _Answer) -> str:
+    return str(_error(answer).get("message") or f"HTTP {answer.status}")
 
 
 def _query_value(value: Any) -> str:

@@ -16,8 +16,21 @@ MEDIA_ATTRIBUTES = ("media_title", "media_artist", "media_album", "media_duratio
 
 
 def slug(text: str) -> str:
-    """A device-id-safe form of a Spotify id (lowercase letters, digits and underscores)."""
+    """A device-id-safe form of a Spotify Connect device id (lowercase letters, digits and
+    underscores)."""
     return re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_") or "unnamed"
+
+
+def account_slug(user_id: str) -> str:
+    """The hub id of a Spotify user id: device-id safe and collision-free.
+
+    Lowercase letters, digits and `_` stay as they are (so most ids read unchanged); every
+    other character becomes `-<hex>-` (`edge.user` -> `edge-2e-user`, `Bob` -> `-42-ob`),
+    `-` included, so two user ids never share a hub id."""
+    return "".join(c if c in _KEPT else f"-{ord(c):x}-" for c in user_id) or "-"
+
+
+_KEPT = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 def player_id(account: str) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hub_spotify.config import CALLBACK_PATH
 from hub_spotify.testing import FakeDevice, FakeSpotify
 from hub_spotify.testing.linking import CLIENT_ID, CLIENT_SECRET, KITCHEN, LAPTOP
 
@@ -25,9 +26,12 @@ def clock() -> ManualClock:
 @pytest.fixture
 def fake(clock: ManualClock) -> FakeSpotify:
     fake = FakeSpotify(clock=clock)
-    fake.add_client(CLIENT_ID)  # PKCE public client
+    # A PKCE public client with the hub's callback registered the way Spotify allows for
+    # loopback: without a port, so any port matches.
+    fake.add_client(CLIENT_ID, redirect_uris=[f"http://{host}{CALLBACK_PATH}"
+                                              for host in ("127.0.0.1", "[::1]")])
     fake.add_client("confidential-client", CLIENT_SECRET)
-    fake.add_user("alice", "Alice", devices=[
+    fake.add_user("alice", "Alice", library=True, devices=[
         FakeDevice(KITCHEN, "Kitchen", "Speaker", 40),
         FakeDevice(LAPTOP, "Laptop", "Computer", 70),
     ], active_device=KITCHEN)

@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import pytest
-from hub_spotify.testing.linking import KITCHEN, LAPTOP, eventually, link, start_hub
+from hub_spotify.testing.linking import KITCHEN, LAPTOP, drive, eventually, link, start_hub
 
 
 @pytest.fixture
@@ -168,3 +168,53 @@ async def test_polling_waits_out_a_long_retry_after(hub, fake, clock):
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_failing_read_back_does_not_hold_the_answer(hub, fake, clock):
+    """The command went through: answer it at once, and read the state in the background."""
+    devices_path = "/v1/me/player/devices"
+    fake.fail_next(503, times=3, path=devices_path)
+    # No clock movement at all: any backoff or Retry-After wait would never end.
+    status, body = await asyncio.wait_for(
+        hub.act("spotify.alice", "volume_set", {"volume": 12}), 20)
+    assert status == 200, body
+    assert fake.users["alice"].device(KITCHEN).volume_percent == 12
+    assert body["state"]["attributes"]["volume"] == 40  # not read back yet
+    status, body = await asyncio.wait_for(
+        hub.act("spotify.alice", "volume_set", {"volume": 13}), 20)
+    assert status == 200, body
+    assert await drive(clock, eventually(lambda: _volume_is(hub, 13), timeout=10))
+    # One background read for both commands: three failures, then one success.
+    assert [e.status for e in fake.exchanges if e.path == devices_path][-4:] == [
+        503, 503, 503, 200]
+
+
+async def test_a_hanging_read_back_does_not_hold_the_answer(hub, fake, clock):
+    released = fake.stall("/v1/me/player/devices")
+    # Real time here (the read-back's bound is a network timeout): at most 2 s, not the 10 s
+    # of a request's own timeout, and nowhere near the hub's 75 s for the action.
+    status, body = await asyncio.wait_for(
+        hub.act("spotify.alice", "volume_set", {"volume": 21}), 8)
+    assert status == 200, body
+    assert fake.users["alice"].device(KITCHEN).volume_percent == 21
+    released.set()
+    assert await drive(clock, eventually(lambda: _volume_is(hub, 21), timeout=10))
+
+
+async def _volume_is(hub, volume: int) -> bool:
+    return (await hub.device("spotify.alice"))["attributes"]["volume"] == volume
+
+
+async def test_play_media_next_says_what_spotify_does(hub, fake):
+    status, body = await hub.act("spotify.alice", "play_media",
+                                 {"media_id": "spotify:episode:ep1", "enqueue": "next"})
+    assert status == 200, body
+    assert "end" in body["result"]["note"] and body["result"]["queued"] == "spotify:episode:ep1"
+    for media_id in ("spotify:playlist:p1", "spotify:show:s1", "spotify:artist:a1"):
+        status, body = await hub.act("spotify.alice", "play_media",
+                                     {"media_id": media_id, "enqueue": "add"})
+        assert status == 400 and body["error"]["code"] == "cannot_queue", body
+        assert "only tracks and episodes" in body["error"]["message"]
+    status, body = await hub.act("spotify.alice", "play_media",
+                                 {"media_id": "spotify:user:alice"})
+    assert status == 400 and body["error"]["code"] == "invalid_media_id", body

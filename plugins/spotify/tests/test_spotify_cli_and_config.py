@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import voluptuous as vol
-from hub_spotify.config import CONFIG_SCHEMA, SPOTIFY_ACCOUNTS_URL, SPOTIFY_API_URL
+from hub_spotify.config import (
+    CONFIG_SCHEMA,
+    SPOTIFY_ACCOUNTS_URL,
+    SPOTIFY_API_URL,
+    RedirectUriError,
+    callback_uri,
+)
 from hub_spotify.testing.linking import callback, start_hub
 
 
@@ -102,3 +110,84 @@ def test_client_id_is_required_and_unknown_keys_refused():
         CONFIG_SCHEMA({})
     with pytest.raises(vol.Invalid):
         CONFIG_SCHEMA({"client_id": "abc", "clientsecret": "typo"})
+
+
+CALLBACK = "/integrations/spotify/callback"
+
+
+@pytest.mark.parametrize("hub_url,expected", [
+    ("http://127.0.0.1:8765", f"http://127.0.0.1:8765{CALLBACK}"),
+    ("http://localhost:8765", f"http://127.0.0.1:8765{CALLBACK}"),  # never localhost
+    ("http://LocalHost:9000", f"http://127.0.0.1:9000{CALLBACK}"),
+    ("http://0.0.0.0:8765", f"http://127.0.0.1:8765{CALLBACK}"),  # every interface
+    ("http://::1:8765", f"http://[::1]:8765{CALLBACK}"),  # how the hub spells [::1]
+    ("http://[::1]:8765", f"http://[::1]:8765{CALLBACK}"),
+    ("http://:::8765", f"http://[::1]:8765{CALLBACK}"),  # "::", every IPv6 interface
+])
+def test_the_redirect_uri_is_derived_from_where_the_hub_listens(hub_url, expected):
+    assert callback_uri({}, hub_url) == expected
+
+
+@pytest.mark.parametrize("hub_url", ["http://192.168.1.5:8765", "http://hub.lan:8765",
+                                     "http://127.0.0.2:8765", "http://fe80::1:8765"])
+def test_a_hub_off_loopback_needs_an_https_redirect_uri(hub_url):
+    with pytest.raises(RedirectUriError) as err:
+        callback_uri({}, hub_url)
+    message = str(err.value)
+    assert "redirect_uri" in message and "https://" in message
+    assert f"http://127.0.0.1:8765{CALLBACK}" in message  # the other way out, spelled out
+    configured = f"https://hub.example.org{CALLBACK}"
+    assert callback_uri({"redirect_uri": configured}, hub_url) == configured
+
+
+async def test_the_authorize_route_sends_the_derived_uri(hub_factory, fake, fake_url, clock,
+                                                         browser):
+    harness = await start_hub(hub_factory, fake_url, clock)
+    port = harness.url.rsplit(":", 1)[1]
+    for host, sent in (("localhost", f"http://127.0.0.1:{port}"),
+                       ("0.0.0.0", f"http://127.0.0.1:{port}"),
+                       ("::1", f"http://[::1]:{port}")):
+        harness.hub.hub_url = f"http://{host}:{port}"  # as Hub builds it from hub.host
+        status, body = await harness.request("GET", "/integrations/spotify/authorize",
+                                             allow_redirects=False)
+        assert status == 302, body
+        query = parse_qs(urlsplit(body["url"]).query)
+        assert query["redirect_uri"] == [sent + CALLBACK]
+        # The fake, like Spotify, takes it only because it is registered.
+        async with browser.get(body["url"], allow_redirects=False) as resp:
+            assert resp.status == 302, await resp.text()
+    fake.redirect_uris["hub-test-client"] = [f"http://127.0.0.1:1{CALLBACK}"]
+    _, body = await harness.request("GET", "/integrations/spotify/authorize",
+                                    allow_redirects=False)
+    async with browser.get(body["url"], allow_redirects=False) as resp:
+        assert resp.status == 400 and "Invalid redirect URI" in await resp.text()
+
+
+async def test_check_config_refuses_what_spotify_would_refuse(tmp_path):
+    config = tmp_path / "hub.yaml"
+    config.write_text("hub:\n  host: 192.168.1.5\nplugins:\n  spotify:\n    client_id: abc\n")
+    code, out, err = await run("-m", "hub", "check-config", "-c", str(config))
+    assert code == 1, out
+    assert "spotify" in err and "192.168.1.5" in err and "redirect_uri" in err
+    assert f"http://127.0.0.1:8765{CALLBACK}" in err
+    config.write_text("hub:\n  host: localhost\nplugins:\n  spotify:\n    client_id: abc\n")
+    code, out, err = await run("-m", "hub", "check-config", "-c", str(config))
+    assert code == 0, err
+
+
+async def test_contract_tests_skip_with_one_line_without_the_spec(tmp_path):
+    """A user's clone has no ../shared: the contract tests say how to run them, never fail."""
+    contract = Path(__file__).with_name("test_spotify_contract.py")
+    other = tmp_path / "test_other.py"  # the rest of a suite, as in `make test`
+    other.write_text("def test_other():\n    pass\n")
+    missing = tmp_path / "nowhere.yml"
+    env = {**os.environ, "HUB_SPOTIFY_SPEC": str(missing)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pytest", str(contract), str(other), "-q", "-rs",
+        "-p", "no:cacheprovider", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env=env, cwd=tmp_path)
+    out = (await asyncio.wait_for(proc.communicate(), 120))[0].decode()
+    assert proc.returncode == 0, out
+    skips = [line for line in out.splitlines() if line.startswith("SKIPPED")]
+    assert len(skips) == 1 and "HUB_SPOTIFY_SPEC" in skips[0] and str(missing) in skips[0], out
+    assert "1 passed, 1 skipped" in out and "error" not in out.lower(), out

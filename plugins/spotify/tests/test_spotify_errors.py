@@ -108,3 +108,55 @@ async def test_unreachable_spotify_is_502_after_bounded_retries(hub, fake, fake_
     status, body = await drive(clock, hub.act("spotify.alice", "pause"))
     assert status == 502 and body["error"]["code"] == "upstream_error", body
     assert "no answer" in body["error"]["message"]
+
+
+async def test_a_retry_after_window_is_answered_locally(hub, fake, clock):
+    """Six actions inside Spotify's 20 s window cost one upstream 429, not six; once what is
+    left of the window fits the cap (5 s), a request waits it out instead."""
+    fake.fail_next(429, retry_after=20, path=PAUSE)
+    upstream = len(fake.exchanges)
+    answers = []
+    for _ in range(6):
+        status, body = await hub.act("spotify.alice", "pause")
+        answers.append((status, body["error"]["code"], body["error"]["retry_after"]))
+        await clock.advance(1)
+    assert answers == [(429, "rate_limited", 20 - n) for n in range(6)]
+    assert [e.status for e in fake.exchanges[upstream:]] == [429]  # only the first went out
+    await clock.advance(10)  # 4 s left: within the cap
+    status, body = await drive(clock, hub.act("spotify.alice", "pause"))
+    assert status == 200, body
+    assert [e.status for e in fake.exchanges[upstream:] if e.path == PAUSE] == [429, 204]
+
+
+async def test_the_window_belongs_to_one_account(hub_factory, fake, fake_url, clock, browser):
+    harness = await start_hub(hub_factory, fake_url, clock)
+    await link(harness, browser, fake)
+    fake.users["bob"].product = "premium"
+    await link(harness, browser, fake, "bob")
+    fake.fail_next(429, retry_after=30, path=PAUSE)
+    assert (await harness.act("spotify.alice", "pause"))[0] == 429
+    assert (await harness.act("spotify.bob", "pause"))[0] == 200
+
+
+@pytest.mark.parametrize("action,params,path", [
+    ("next", {}, "/v1/me/player/next"),
+    ("previous", {}, "/v1/me/player/previous"),
+    ("play_media", {"media_id": "spotify:track:q", "enqueue": "add"}, "/v1/me/player/queue"),
+])
+async def test_non_idempotent_commands_are_not_repeated_after_a_5xx(hub, fake, action, params,
+                                                                    path):
+    await hub.act("spotify.alice", "play", {"context_uri": "spotify:album:xyz",
+                                            "offset": {"position": 3}})
+    fake.fail_next(502, path=path)
+    status, body = await hub.act("spotify.alice", action, params)  # no clock wait at all
+    assert status == 502 and body["error"]["code"] == "outcome_unknown", body
+    assert "may or may not" in body["error"]["message"]
+    assert "did not repeat" in body["error"]["message"]
+    assert sent(fake, path) == 1
+
+
+async def test_next_is_retried_when_the_connection_never_opened(hub, fake, fake_server, clock):
+    await fake_server.close()  # refused: nothing reached Spotify, so repeating is safe
+    status, body = await drive(clock, hub.act("spotify.alice", "next"))
+    assert status == 502 and body["error"]["code"] == "upstream_error", body
+    assert f"after {MAX_ATTEMPTS} tries" in body["error"]["message"]

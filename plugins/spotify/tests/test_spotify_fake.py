@@ -176,3 +176,42 @@ async def test_free_account_gets_premium_required(browser, fake_url, fake):
     assert status == 403 and body["error"]["reason"] == "PREMIUM_REQUIRED"
     status, _, _ = await api(browser, fake_url, "GET", "/me/player", access)
     assert status == 200  # reading is allowed on a free account
+
+
+async def test_strict_pkce_refuses_malformed_verifiers_and_plain_challenges(browser, fake_url):
+    query = await get_code(browser, fake_url)
+    form = {"grant_type": "authorization_code", "code": query["code"],
+            "redirect_uri": REDIRECT, "client_id": CLIENT_ID}
+    for bad in ("short", "v" * 129, "v" * 42 + "!"):
+        status, body = await token(browser, fake_url, {**form, "code_verifier": bad})
+        assert (status, body["error"]) == (400, "invalid_request")
+    query = {"client_id": CLIENT_ID, "response_type": "code", "redirect_uri": REDIRECT,
+             "code_challenge_method": "plain", "code_challenge": VERIFIER}
+    async with browser.get(f"{fake_url}/authorize?{urlencode(query)}",
+                           allow_redirects=False) as resp:
+        assert resp.status == 400
+
+
+async def test_the_token_endpoint_fails_on_demand(browser, fake_url, fake):
+    fake.fail_next(502, path="/api/token")
+    fake.fail_next(429, path="/api/token", retry_after=7)
+    form = {"grant_type": "refresh_token", "refresh_token": "x", "client_id": CLIENT_ID}
+    status, body = await token(browser, fake_url, form)
+    assert (status, body["error"]) == (502, "server_error")
+    async with browser.post(f"{fake_url}/api/token", data=form) as resp:
+        assert resp.status == 429 and resp.headers["Retry-After"] == "7"
+    status, body = await token(browser, fake_url, form)
+    assert (status, body["error"]) == (400, "invalid_grant")  # faults used up
+    assert fake.refresh_count == 1  # the failed ones never reached the grant logic
+
+
+async def test_registered_redirect_uris_are_matched_like_spotify(browser, fake_url, fake):
+    fake.redirect_uris[CLIENT_ID] = ["http://127.0.0.1/cb", "https://hub.example.org/cb"]
+    for uri, ok in (("http://127.0.0.1:4321/cb", True), ("https://hub.example.org/cb", True),
+                    ("https://hub.example.org:8443/cb", False), ("http://127.0.0.1/other",
+                                                                  False)):
+        query = {"client_id": CLIENT_ID, "response_type": "code", "redirect_uri": uri,
+                 "code_challenge_method": "S256", "code_challenge": challenge(VERIFIER)}
+        async with browser.get(f"{fake_url}/authorize?{urlencode(query)}",
+                               allow_redirects=False) as resp:
+            assert (resp.status == 302) is ok, uri

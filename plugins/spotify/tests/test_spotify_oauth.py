@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+from hub_spotify.testing import FakeDevice
 from hub_spotify.testing.linking import (
     CLIENT_SECRET,
     KITCHEN,
@@ -11,8 +13,11 @@ from hub_spotify.testing.linking import (
     callback,
     jump,
     link,
+    spotify_config,
     start_hub,
 )
+
+from hub.plugin import Conflict
 
 
 async def linked_accounts(harness) -> list[dict]:
@@ -174,3 +179,55 @@ async def test_configured_redirect_uri_is_sent(hub_factory, fake_url, clock):
     _, body = await harness.request("GET", "/integrations/spotify/authorize",
                                          allow_redirects=False)
     assert parse_qs(urlsplit(body["url"]).query)["redirect_uri"] == [redirect]
+
+
+async def test_similar_spotify_ids_get_their_own_hub_accounts(hub_factory, fake, fake_url,
+                                                              clock, browser):
+    """`edge.user` and `edge_user` once both became `edge_user`, and the second link replaced
+    the first one's grant."""
+    for user_id in ("edge.user", "edge_user"):
+        fake.add_user(user_id, user_id.upper(),
+                      devices=[FakeDevice(f"dev-{user_id}", f"{user_id} phone")],
+                      active_device=f"dev-{user_id}")
+    harness = await start_hub(hub_factory, fake_url, clock)
+    await link(harness, browser, fake, "edge.user")
+    await link(harness, browser, fake, "edge_user")
+    accounts = {a["id"]: a["display_name"] for a in await linked_accounts(harness)}
+    assert accounts == {"edge-2e-user": "EDGE.USER", "edge_user": "EDGE_USER"}
+    jump(clock, 3600)  # both grants still work: each refreshes its own token
+    for account, user_id in (("edge-2e-user", "edge.user"), ("edge_user", "edge_user")):
+        status, body = await harness.act(f"spotify.{account}", "volume_set", {"volume": 7})
+        assert status == 200, body
+        assert fake.users[user_id].devices[0].volume_percent == 7
+    assert fake.refresh_count == 2
+    await link(harness, browser, fake, "edge.user")  # re-linking keeps the id
+    assert {a["id"] for a in await linked_accounts(harness)} == {"edge-2e-user", "edge_user"}
+
+
+async def test_an_older_id_is_kept_and_never_taken_over(hub_factory, fake, fake_url, clock,
+                                                        browser, tmp_path):
+    """An account linked by an older version as `edge_user` (from `edge.user`) keeps that id;
+    the real `edge_user` linking later gets another one instead of its grant."""
+    fake.add_user("edge.user", devices=[FakeDevice("d1", "One")], active_device="d1")
+    fake.add_user("edge_user", devices=[FakeDevice("d2", "Two")], active_device="d2")
+    config = {"plugins": {"spotify": spotify_config(fake_url)}}
+    data_dir = tmp_path / "kept"
+    first = await hub_factory(config, only=["spotify"], clock=clock, data_dir=data_dir)
+    await link(first, browser, fake, "edge.user")
+    vault = first.hub.plugins.plugins["spotify"].ctx.vault
+    record = await vault.get("account.edge-2e-user")
+    await vault.delete("account.edge-2e-user")
+    await vault.set("account.edge_user", {**record, "id": "edge_user"})  # the old naming
+    await first.client.close()
+    harness = await hub_factory(config, only=["spotify"], clock=clock, data_dir=data_dir)
+    assert (await harness.act("spotify.edge_user", "pause"))[0] == 200
+    await link(harness, browser, fake, "edge_user")
+    await link(harness, browser, fake, "edge.user")
+    accounts = {a["id"]: a["display_name"] for a in await linked_accounts(harness)}
+    assert accounts == {"edge_user": "Edge.User", "edge_user--2": "Edge_User"}
+    plugin = harness.hub.plugins.plugins["spotify"].obj
+    vault = harness.hub.plugins.plugins["spotify"].ctx.vault
+    stolen = {**record, "id": "edge_user", "user_id": "someone.else"}
+    with pytest.raises(Conflict):
+        await plugin.tokens.store_link(stolen)
+    assert (await vault.get("account.edge_user"))["user_id"] == "edge.user"

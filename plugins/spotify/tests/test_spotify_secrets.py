@@ -47,6 +47,7 @@ async def use_accounts(hub_factory, fake, fake_url, clock, browser) -> tuple[Any
     await keep(harness.act("spotify.bob", "pause"))  # 403 premium_required
     fake.fail_next(429, retry_after=60)
     await keep(harness.act("spotify.alice", "pause"))
+    await clock.advance(60)  # the account's Retry-After window passes
     fake.fail_next(503, times=MAX_ATTEMPTS)  # all used up by this one action
     await keep(drive(clock, harness.act("spotify.alice", "pause")))
     fake.revoke_refresh_tokens("alice")

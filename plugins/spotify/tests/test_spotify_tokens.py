@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from hub_spotify.testing.linking import KITCHEN, jump, link, start_hub
+from hub_spotify.client import MAX_ATTEMPTS
+from hub_spotify.testing.linking import KITCHEN, drive, eventually, jump, link, start_hub
 from hub_spotify.tokens import REFRESH_TOKEN_LIFETIME
 
 
@@ -114,3 +115,103 @@ async def test_refresh_tokens_die_six_months_after_authorization(
     jump(clock, 2 * 86400)  # refreshing never extended it
     status, body = await harness.act("spotify.alice", "pause")
     assert status == 409 and body["error"]["code"] == "relink_required"
+
+
+TOKEN = "/api/token"
+
+
+def token_requests(fake) -> int:
+    return sum(1 for e in fake.exchanges if e.path == TOKEN)
+
+
+async def test_a_5xx_from_the_token_endpoint_is_retried(hub_factory, fake, fake_url, clock,
+                                                        browser):
+    harness = await start_hub(hub_factory, fake_url, clock)
+    await link(harness, browser, fake)
+    jump(clock, 3600)
+    fake.fail_next(502, times=2, path=TOKEN)
+    before = token_requests(fake)
+    status, body = await drive(clock, harness.act("spotify.alice", "pause"))
+    assert status == 200, body
+    assert token_requests(fake) - before == 3 and fake.refresh_count == 1
+
+
+async def test_a_token_endpoint_that_keeps_failing_is_an_upstream_error(
+        hub_factory, fake, fake_url, clock, browser):
+    """Not token_exchange_failed, which tells the user to check the redirect URI and the
+    client: nothing is wrong with either, Spotify's accounts service is down."""
+    harness = await start_hub(hub_factory, fake_url, clock)
+    await link(harness, browser, fake)
+    jump(clock, 3600)
+    fake.fail_next(502, times=100, path=TOKEN)
+    before = token_requests(fake)
+    status, body = await drive(clock, harness.act("spotify.alice", "pause"))
+    assert status == 502 and body["error"]["code"] == "upstream_error", body
+    assert "accounts service" in body["error"]["message"]
+    assert token_requests(fake) - before == MAX_ATTEMPTS
+    assert (await harness.device("spotify.alice"))["available"]  # not a dead grant
+
+
+async def test_a_token_endpoint_429_is_waited_out_within_the_cap(
+        hub_factory, fake, fake_url, clock, browser):
+    harness = await start_hub(hub_factory, fake_url, clock)
+    await link(harness, browser, fake)
+    jump(clock, 3600)
+    fake.fail_next(429, retry_after=2, path=TOKEN)
+    task = asyncio.ensure_future(harness.act("spotify.alice", "pause"))
+    assert await eventually(lambda: _true(token_requests(fake) == 2), timeout=10)
+    assert not task.done()  # waiting for Retry-After, not answered at once
+    status, body = await drive(clock, task)
+    assert status == 200, body
+
+
+async def test_a_token_endpoint_429_beyond_the_cap_is_429_and_remembered(
+        hub_factory, fake, fake_url, clock, browser):
+    harness = await start_hub(hub_factory, fake_url, clock)
+    await link(harness, browser, fake)
+    jump(clock, 3600)
+    fake.fail_next(429, retry_after=30, path=TOKEN)  # the cap is 5 s
+    status, body = await harness.act("spotify.alice", "pause")
+    assert status == 429 and body["error"]["retry_after"] == 30, body
+    before = token_requests(fake)
+    status, body = await harness.act("spotify.alice", "pause")
+    assert status == 429 and body["error"]["retry_after"] <= 30, body
+    assert token_requests(fake) == before  # answered by the hub, Spotify not asked again
+    await clock.advance(30)
+    assert (await harness.act("spotify.alice", "pause"))[0] == 200
+
+
+async def test_short_lived_tokens_refresh_once_per_lifetime(hub_factory, fake, fake_url, clock,
+                                                            browser):
+    fake.access_token_lifetime = 5
+    harness = await start_hub(hub_factory, fake_url, clock)
+    await link(harness, browser, fake)
+    for _ in range(3):  # each action is a command and two reads: none of them refreshes
+        assert (await harness.act("spotify.alice", "pause"))[0] == 200
+    assert fake.refresh_count == 0
+    jump(clock, 5)
+    results = await asyncio.gather(*(
+        harness.act("spotify.alice", "volume_set", {"volume": n}) for n in range(20)))
+    assert [status for status, _ in results] == [200] * 20
+    assert fake.refresh_count == 1
+    jump(clock, 4.6)  # inside the scaled margin (0.5 s) of the 5 s token
+    assert (await harness.act("spotify.alice", "pause"))[0] == 200
+    assert fake.refresh_count == 2
+    assert not any(e.status == 401 for e in fake.exchanges)
+
+
+async def test_strict_pkce_with_rotation_over_many_refreshes(hub_factory, fake, fake_url, clock,
+                                                             browser):
+    """The independent double's mix: PKCE, rotating refresh tokens, short-lived tokens."""
+    fake.access_token_lifetime = 60
+    fake.rotate_refresh_tokens = True
+    harness = await start_hub(hub_factory, fake_url, clock)
+    await link(harness, browser, fake)
+    for _ in range(5):
+        jump(clock, 60)
+        assert (await harness.act("spotify.alice", "pause"))[0] == 200
+    assert fake.refresh_count == 5
+
+
+async def _true(value: bool) -> bool:
+    return value

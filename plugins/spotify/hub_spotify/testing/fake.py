@@ -18,10 +18,12 @@ kept in `secrets_seen` so a test can scan the hub for them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import itertools
 import json
+import re
 import secrets
 import time
 from collections import Counter
@@ -31,6 +33,9 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
+from hub_spotify.testing.catalog import Library, catalog, library_for
+from hub_spotify.testing.library_api import LibraryAPI
+
 ACCESS_TOKEN_LIFETIME = 3600
 # Since July 2026 a refresh token lives six months from the user's authorization; refreshing
 # does not extend it.
@@ -38,6 +43,13 @@ REFRESH_TOKEN_LIFETIME = 183 * 24 * 3600
 CODE_LIFETIME = 600
 
 PLAYER_ERROR = "Player command failed"
+ALL_SCOPES = (
+    "user-read-private user-read-playback-state user-modify-playback-state "
+    "user-read-currently-playing user-library-read user-follow-read "
+    "user-read-recently-played playlist-read-private playlist-read-collaborative").split()
+TOKEN_PATH = "/api/token"
+VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class WallClock:
@@ -87,6 +99,7 @@ class FakeUser:
     repeat: str = "off"  # off | context | track
     queue: list[str] = field(default_factory=list)
     changed_at: float = 0.0
+    library: Library | None = None  # playlists, saved items, follows, history
 
     def device(self, device_id: str | None) -> FakeDevice | None:
         return next((d for d in self.devices if d.id == device_id), None)
@@ -116,6 +129,7 @@ class Exchange:
     status: int
     response_headers: dict[str, str]
     response_body: bytes
+    route: str = ""  # the route that answered, e.g. "GET /v1/albums/{id}"
 
 
 def track_json(uri: str) -> dict[str, Any]:
@@ -182,6 +196,7 @@ class FakeSpotify:
     def __init__(self, *, clock: Any = None, command_status: int = 204) -> None:
         self.clock = clock or WallClock()
         self.clients: dict[str, str | None] = {}  # client_id -> client_secret (None: PKCE only)
+        self.redirect_uris: dict[str, list[str]] = {}  # client_id -> its allow-list
         self.users: dict[str, FakeUser] = {}
         self.login_as: str | None = None
         self.deny_next = False
@@ -190,9 +205,14 @@ class FakeSpotify:
         # Real player commands answer 204, but also 200 with an opaque body or 202.
         self.command_status = command_status
         self._codes: dict[str, Grant] = {}
-        self._access: dict[str, tuple[str, float]] = {}  # token -> (user id, expires at)
+        # token -> (user id, expires at, granted scopes)
+        self._access: dict[str, tuple[str, float, frozenset[str]]] = {}
+        # An app in development mode (what a personal Spotify app is) has lost some
+        # endpoints in 2026 (an artist's top tracks); extended quota keeps them.
+        self.extended_quota = False
         self._refresh: dict[str, Grant] = {}  # live refresh tokens
         self._faults: list[dict[str, Any]] = []
+        self._stalls: dict[str, asyncio.Event] = {}
         self.counts: Counter[str] = Counter()  # "refresh_token", "authorization_code", paths
         self.exchanges: list[Exchange] = []
         self.secrets_seen: set[str] = set()
@@ -201,29 +221,61 @@ class FakeSpotify:
 
     # -- setup --------------------------------------------------------------------------------
 
-    def add_client(self, client_id: str, client_secret: str | None = None) -> None:
+    def add_client(self, client_id: str, client_secret: str | None = None, *,
+                   redirect_uris: list[str] | None = None) -> None:
+        """Register an app. With `redirect_uris`, /authorize takes only those, exactly (a
+        loopback one registered without a port matches any port, as Spotify allows)."""
         self.clients[client_id] = client_secret
+        if redirect_uris is not None:
+            self.redirect_uris[client_id] = list(redirect_uris)
         if client_secret:
             self.secrets_seen.add(client_secret)
 
     def add_user(
         self, user_id: str, display_name: str | None = None, *, product: str = "premium",
         devices: list[FakeDevice] | None = None, active_device: str | None = None,
+        library: bool = False,
     ) -> FakeUser:
+        """A Spotify user; `library=True` gives them a realistic library (hundreds of saved
+        tracks, 120 playlists, followed artists, podcasts, a play history)."""
         user = FakeUser(user_id, display_name or user_id.title(), product,
                         list(devices or []), active_device)
+        if library:
+            user.library = library_for(user_id, user.display_name, self.clock.time())
         self.users[user_id] = user
         if self.login_as is None:
             self.login_as = user_id
         return user
 
+    def load(self, user_id: str, context_uri: str, *, index: int = 0, progress_ms: int = 0,
+             playing: bool = False) -> None:
+        """Put something on the user's player, as a real account has right after linking
+        (what was playing last, usually paused): `play` then resumes it."""
+        user = self.users[user_id]
+        user.context_uri = context_uri
+        user.tracks = self._context(context_uri)
+        user.index = min(index, len(user.tracks) - 1)
+        user.is_playing = playing
+        self._set_progress(user, progress_ms)
+
     def fail_next(
         self, status: int, *, times: int = 1, path: str | None = None,
         retry_after: int | None = None, reason: str | None = None, message: str | None = None,
     ) -> None:
-        """Make the next `times` Web API requests (to `path` if given) fail with `status`."""
+        """Make the next `times` Web API requests (to `path` if given) fail with `status`.
+
+        `path="/api/token"` makes the accounts service fail instead (before it looks at the
+        grant, as a gateway would): 5xx with an RFC 6749 `server_error` body, 429 with
+        Retry-After."""
         self._faults.append({"status": status, "times": times, "path": path,
                              "retry_after": retry_after, "reason": reason, "message": message})
+
+    def stall(self, path: str) -> asyncio.Event:
+        """Hold every request to `path` (Web API) without an answer until the returned event
+        is set: Spotify hanging, not failing."""
+        released = asyncio.Event()
+        self._stalls[path] = released
+        return released
 
     def revoke_refresh_tokens(self, user_id: str | None = None) -> None:
         """The user removed the app's access (or Spotify revoked it)."""
@@ -232,19 +284,31 @@ class FakeSpotify:
                 del self._refresh[token]
 
     def expire_access_tokens(self) -> None:
-        for token, (user_id, _) in list(self._access.items()):
-            self._access[token] = (user_id, self.clock.time() - 1)
+        for token, (user_id, _, scope) in list(self._access.items()):
+            self._access[token] = (user_id, self.clock.time() - 1, scope)
 
-    def access_token_for(self, user_id: str) -> str:
-        """A fresh access token for a user, for a test that talks to the API itself."""
+    def access_token_for(self, user_id: str, scope: str | None = None) -> str:
+        """A fresh access token for a user (with every scope unless `scope` names them),
+        for a test that talks to the API itself."""
         access = f"BQ{next(self._ids)}{secrets.token_urlsafe(40)}"
-        self._access[access] = (user_id, self.clock.time() + self.access_token_lifetime)
+        self._access[access] = (user_id, self.clock.time() + self.access_token_lifetime,
+                                frozenset(ALL_SCOPES if scope is None else scope.split()))
         self.secrets_seen.add(access)
         return access
 
     @property
     def refresh_count(self) -> int:
         return self.counts["refresh_token"]
+
+    def scope_of(self, request: web.Request) -> frozenset[str]:
+        """The scopes granted to the access token of an (authenticated) API request."""
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        entry = self._access.get(token)
+        return entry[2] if entry else frozenset()
+
+    def _context(self, context_uri: str) -> list[str]:
+        """The URIs playing a context plays: the catalogue's, else ten made-up tracks."""
+        return catalog().context_uris(context_uri) or context_tracks(context_uri)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -266,6 +330,7 @@ class FakeSpotify:
         app.router.add_put("/v1/me/player/shuffle", self._api(self._shuffle, command=True))
         app.router.add_put("/v1/me/player/repeat", self._api(self._repeat, command=True))
         app.router.add_post("/v1/me/player/queue", self._api(self._enqueue, command=True))
+        LibraryAPI(self).add_routes(app, self._api)
         return app
 
     @web.middleware
@@ -274,15 +339,24 @@ class FakeSpotify:
         self.counts[f"{request.method} {request.path}"] += 1
         response = await handler(request)
         raw = response.body if isinstance(response, web.Response) else b""
+        resource = request.match_info.route.resource
         self.exchanges.append(Exchange(
             request.method, request.path, dict(request.query), dict(request.headers), body,
             response.status, dict(response.headers),
-            raw if isinstance(raw, bytes) else b""))
+            raw if isinstance(raw, bytes) else b"",
+            f"{request.method} {resource.canonical if resource else request.path}"))
         return response
 
+    @property
+    def routes(self) -> set[str]:
+        """Every route the fake serves, as `Exchange.route` names them."""
+        return {f"{route.method} {route.resource.canonical}"
+                for route in self.app.router.routes()
+                if route.resource is not None and route.method != "HEAD"}
+
     @staticmethod
-    def _error(status: int, message: str, reason: str | None = None,
-               headers: dict[str, str] | None = None) -> web.Response:
+    def error(status: int, message: str, reason: str | None = None,
+              headers: dict[str, str] | None = None) -> web.Response:
         error: dict[str, Any] = {"status": status, "message": message}
         if reason:
             error["reason"] = reason
@@ -299,22 +373,25 @@ class FakeSpotify:
         async def wrapped(request: web.Request) -> web.Response:
             auth = request.headers.get("Authorization", "")
             if not auth:
-                return self._error(401, "No token provided")
+                return self.error(401, "No token provided")
             if not auth.startswith("Bearer "):
-                return self._error(400, "Only valid bearer authentication supported")
+                return self.error(400, "Only valid bearer authentication supported")
             token = auth.removeprefix("Bearer ")
             entry = self._access.get(token)
             if entry is None:
-                return self._error(401, "Invalid access token")
-            user_id, expires_at = entry
+                return self.error(401, "Invalid access token")
+            user_id, expires_at, _ = entry
             if self.clock.time() >= expires_at:
-                return self._error(401, "The access token expired")
+                return self.error(401, "The access token expired")
+            stalled = self._stalls.get(request.path)
+            if stalled is not None:
+                await stalled.wait()
             fault = self._take_fault(request.path)
             if fault is not None:
                 return fault
             user = self.users[user_id]
             if command and user.product != "premium":
-                return self._error(403, f"{PLAYER_ERROR}: Premium required", "PREMIUM_REQUIRED")
+                return self.error(403, f"{PLAYER_ERROR}: Premium required", "PREMIUM_REQUIRED")
             answer = await handler(request, user)
             if command and answer is None:
                 user.changed_at = self.clock.time()
@@ -325,20 +402,27 @@ class FakeSpotify:
 
     def _take_fault(self, path: str) -> web.Response | None:
         for fault in self._faults:
-            if fault["path"] not in (None, path):
+            if fault["path"] != path and (fault["path"] is not None or path == TOKEN_PATH):
                 continue
             fault["times"] -= 1
             if fault["times"] <= 0:
                 self._faults.remove(fault)
             status = fault["status"]
             headers = None
+            if path == TOKEN_PATH:
+                headers = {"Retry-After": str(fault["retry_after"] or 1)} if status == 429 \
+                    else None
+                error = "server_error" if status >= 500 else "temporarily_unavailable"
+                return web.json_response(
+                    {"error": error, "error_description": fault["message"] or "Try again"},
+                    status=status, headers=headers)
             if status == 429:
                 headers = {"Retry-After": str(fault["retry_after"] or 1)}
-                return self._error(429, fault["message"] or "API rate limit exceeded",
+                return self.error(429, fault["message"] or "API rate limit exceeded",
                                    headers=headers)
             message = fault["message"] or {
                 404: f"{PLAYER_ERROR}: No active device found"}.get(status, "Service unavailable")
-            return self._error(status, message, fault["reason"])
+            return self.error(status, message, fault["reason"])
         return None
 
     def _command_ok(self) -> web.Response:
@@ -363,8 +447,13 @@ class FakeSpotify:
             return web.Response(status=400, text="INVALID_CLIENT: Insecure redirect URI")
         if q.get("response_type") != "code":
             return web.Response(status=400, text="unsupported_response_type")
+        registered = self.redirect_uris.get(client_id)
+        if registered is not None and not _registered(redirect_uri, registered):
+            return web.Response(status=400, text="INVALID_CLIENT: Invalid redirect URI")
         challenge = q.get("code_challenge")
-        if challenge is not None and q.get("code_challenge_method") != "S256":
+        if challenge is not None and (q.get("code_challenge_method") != "S256"
+                                      or not CHALLENGE.fullmatch(challenge)):
+            # Spotify supports S256 only; a challenge is base64url(sha256), 43 characters.
             return web.Response(status=400, text="code_challenge_method must be S256")
         if self.clients[client_id] is None and challenge is None:
             return web.Response(status=400, text="code_challenge required for this client")
@@ -403,6 +492,9 @@ class FakeSpotify:
     async def _token(self, request: web.Request) -> web.Response:
         if request.content_type != "application/x-www-form-urlencoded":
             return self._oauth_error("invalid_request", "Unsupported content type")
+        fault = self._take_fault(TOKEN_PATH)
+        if fault is not None:
+            return fault
         form = await request.post()
         grant_type = form.get("grant_type")
         self.counts[str(grant_type)] += 1
@@ -416,6 +508,12 @@ class FakeSpotify:
         return self._oauth_error("unsupported_grant_type", f"grant_type {grant_type!r}")
 
     def _exchange_code(self, form: Any, client_id: str, by_secret: bool) -> web.Response:
+        verifier = form.get("code_verifier")
+        if verifier is not None and not VERIFIER.fullmatch(str(verifier)):
+            # RFC 7636 4.1: 43 to 128 characters of the unreserved set; a malformed request
+            # is refused before the code is looked at.
+            self.secrets_seen.add(str(verifier))
+            return self._oauth_error("invalid_request", "Invalid code_verifier")
         grant = self._codes.pop(str(form.get("code", "")), None)  # single use
         if grant is None or grant.client_id != client_id:
             return self._oauth_error("invalid_grant", "Invalid authorization code")
@@ -450,7 +548,7 @@ class FakeSpotify:
         return self._issue(grant, refresh=self.rotate_refresh_tokens)
 
     def _issue(self, grant: Grant, *, refresh: bool) -> web.Response:
-        access = self.access_token_for(grant.user_id)
+        access = self.access_token_for(grant.user_id, grant.scope)
         body: dict[str, Any] = {"access_token": access, "token_type": "Bearer",
                                 "scope": grant.scope, "expires_in": self.access_token_lifetime}
         if refresh:
@@ -479,20 +577,26 @@ class FakeSpotify:
         progress = user.progress_ms
         if user.is_playing:
             progress += int((self.clock.time() - user.progress_at) * 1000)
-        return min(progress, 200_000)
+        item = _item_json(user.tracks[user.index]) if user.tracks else None
+        return min(progress, item["duration_ms"] if item else 200_000)
 
     def _set_progress(self, user: FakeUser, progress_ms: int) -> None:
         user.progress_ms = progress_ms
         user.progress_at = self.clock.time()
 
-    def _state_json(self, user: FakeUser, *, with_device: bool) -> dict[str, Any]:
-        item = track_json(user.tracks[user.index]) if user.tracks else None
+    def _state_json(self, user: FakeUser, request: web.Request, *,
+                    with_device: bool) -> dict[str, Any]:
+        item = _item_json(user.tracks[user.index]) if user.tracks else None
+        kind = item["type"] if item else "unknown"
+        if kind == "episode" and "episode" not in request.query.get(
+                "additional_types", "").split(","):
+            item = None  # a client that did not ask for episodes gets none
         state: dict[str, Any] = {
             "timestamp": int(user.changed_at * 1000),
-            "progress_ms": self._progress(user) if item else None,
+            "progress_ms": self._progress(user) if user.tracks else None,
             "is_playing": user.is_playing,
             "item": item,
-            "currently_playing_type": "track" if item else "unknown",
+            "currently_playing_type": kind,
             "context": ({"type": user.context_uri.split(":")[1], "uri": user.context_uri,
                          "href": "https://api.spotify.com/v1/" + user.context_uri.split(":")[1],
                          "external_urls": {"spotify": "https://open.spotify.com/"}}
@@ -510,12 +614,12 @@ class FakeSpotify:
     async def _playback(self, request: web.Request, user: FakeUser) -> web.Response:
         if user.device(user.active_device) is None:
             return web.Response(status=204)
-        return web.json_response(self._state_json(user, with_device=True))
+        return web.json_response(self._state_json(user, request, with_device=True))
 
     async def _currently_playing(self, request: web.Request, user: FakeUser) -> web.Response:
         if user.device(user.active_device) is None or not user.tracks:
             return web.Response(status=204)
-        return web.json_response(self._state_json(user, with_device=False))
+        return web.json_response(self._state_json(user, request, with_device=False))
 
     async def _devices(self, request: web.Request, user: FakeUser) -> web.Response:
         return web.json_response(
@@ -527,14 +631,14 @@ class FakeSpotify:
         if device_id is not None:
             device = user.device(device_id)
             if device is None:
-                return self._error(404, "Device not found")
+                return self.error(404, "Device not found")
         else:
             device = user.device(user.active_device)
             if device is None:
-                return self._error(404, f"{PLAYER_ERROR}: No active device found",
+                return self.error(404, f"{PLAYER_ERROR}: No active device found",
                                    "NO_ACTIVE_DEVICE")
         if device.is_restricted:
-            return self._error(403, f"{PLAYER_ERROR}: Restriction violated",
+            return self.error(403, f"{PLAYER_ERROR}: Restriction violated",
                                "DEVICE_NOT_CONTROLLABLE")
         return device
 
@@ -548,21 +652,21 @@ class FakeSpotify:
             try:
                 body = json.loads(raw)
             except ValueError:
-                return self._error(400, "Malformed json")
+                return self.error(400, "Malformed json")
         if not isinstance(body, dict):
-            return self._error(400, "Malformed json")
+            return self.error(400, "Malformed json")
         offset = body.get("offset") or {}
         if "uris" in body:
             if not body["uris"] or not all(
                     isinstance(u, str) and u.startswith("spotify:") for u in body["uris"]):
-                return self._error(400, "Invalid track uri")
+                return self.error(400, "Invalid track uri")
             user.tracks, user.context_uri = list(body["uris"]), None
             user.index = 0
         elif "context_uri" in body:
             user.context_uri = body["context_uri"]
-            user.tracks, user.index = context_tracks(user.context_uri), 0
+            user.tracks, user.index = self._context(user.context_uri), 0
         elif not user.tracks:
-            return self._error(404, f"{PLAYER_ERROR}: Nothing to resume", "NO_SPECIFIC_TRACK")
+            return self.error(404, f"{PLAYER_ERROR}: Nothing to resume", "NO_SPECIFIC_TRACK")
         if "position" in offset:
             user.index = min(int(offset["position"]), len(user.tracks) - 1)
         elif "uri" in offset and offset["uri"] in user.tracks:
@@ -592,7 +696,7 @@ class FakeSpotify:
         if not 0 <= index < len(user.tracks):
             if user.repeat != "context" or not user.tracks:
                 reason = "NO_NEXT_TRACK" if step > 0 else "NO_PREV_TRACK"
-                return self._error(403, f"{PLAYER_ERROR}: Restriction violated", reason)
+                return self.error(403, f"{PLAYER_ERROR}: Restriction violated", reason)
             index %= len(user.tracks)
         user.index = index
         self._set_progress(user, 0)
@@ -614,7 +718,7 @@ class FakeSpotify:
     async def _seek(self, request: web.Request, user: FakeUser) -> web.Response | None:
         position = self._int_param(request, "position_ms")
         if position is None or position < 0:
-            return self._error(400, "Missing or invalid position_ms")
+            return self.error(400, "Missing or invalid position_ms")
         device = self._target(request, user)
         if isinstance(device, web.Response):
             return device
@@ -624,12 +728,12 @@ class FakeSpotify:
     async def _volume(self, request: web.Request, user: FakeUser) -> web.Response | None:
         volume = self._int_param(request, "volume_percent")
         if volume is None or not 0 <= volume <= 100:
-            return self._error(400, "Invalid volume_percent")
+            return self.error(400, "Invalid volume_percent")
         device = self._target(request, user)
         if isinstance(device, web.Response):
             return device
         if not device.supports_volume:
-            return self._error(403, f"{PLAYER_ERROR}: Cannot control device volume",
+            return self.error(403, f"{PLAYER_ERROR}: Cannot control device volume",
                                "VOLUME_CONTROL_DISALLOW")
         device.volume_percent = volume
         return None
@@ -637,7 +741,7 @@ class FakeSpotify:
     async def _shuffle(self, request: web.Request, user: FakeUser) -> web.Response | None:
         state = request.query.get("state")
         if state not in ("true", "false"):
-            return self._error(400, "Invalid state")
+            return self.error(400, "Invalid state")
         device = self._target(request, user)
         if isinstance(device, web.Response):
             return device
@@ -647,7 +751,7 @@ class FakeSpotify:
     async def _repeat(self, request: web.Request, user: FakeUser) -> web.Response | None:
         state = request.query.get("state")
         if state not in ("track", "context", "off"):
-            return self._error(400, "Invalid state")
+            return self.error(400, "Invalid state")
         device = self._target(request, user)
         if isinstance(device, web.Response):
             return device
@@ -657,7 +761,7 @@ class FakeSpotify:
     async def _enqueue(self, request: web.Request, user: FakeUser) -> web.Response | None:
         uri = request.query.get("uri", "")
         if not uri.startswith(("spotify:track:", "spotify:episode:")):
-            return self._error(400, "Invalid uri: must be a track or an episode")
+            return self.error(400, "Invalid uri: must be a track or an episode")
         device = self._target(request, user)
         if isinstance(device, web.Response):
             return device
@@ -668,17 +772,34 @@ class FakeSpotify:
         try:
             body = json.loads(await request.read() or b"null")
         except ValueError:
-            return self._error(400, "Malformed json")
+            return self.error(400, "Malformed json")
         ids = body.get("device_ids") if isinstance(body, dict) else None
         if not isinstance(ids, list) or len(ids) != 1:
             # Spotify accepts an array but only one id; more is a 400.
-            return self._error(400, "Only one device id is supported")
+            return self.error(400, "Only one device id is supported")
         device = user.device(ids[0])
         if device is None:
-            return self._error(404, "Device not found")
+            return self.error(404, "Device not found")
         if user.active_device is not None and user.active_device != device.id:
             self._set_progress(user, self._progress(user))
         user.active_device = device.id
         if body.get("play"):
             user.is_playing = bool(user.tracks)
         return None
+
+
+def _registered(redirect_uri: str, registered: list[str]) -> bool:
+    """Spotify's match: exact, except that a loopback URI registered without a port takes
+    any port."""
+    if redirect_uri in registered:
+        return True
+    parts = urlsplit(redirect_uri)
+    if parts.hostname not in ("127.0.0.1", "::1") or parts.port is None:
+        return False
+    host = "[::1]" if parts.hostname == "::1" else parts.hostname
+    return parts._replace(netloc=host).geturl() in registered
+
+
+def _item_json(uri: str) -> dict[str, Any]:
+    """The playing item: the catalogue's track or episode, else a made-up track."""
+    return catalog().item_json(uri) or track_json(uri)
