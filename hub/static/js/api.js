@@ -20,7 +20,9 @@ export class HubError extends Error {
 }
 
 async function request(method, path, body) {
-  const init = {method, credentials: "same-origin", headers: {Accept: "application/json"}};
+  // X-Hub-Client: the audit records these requests' source as the dashboard (docs/api.md).
+  const init = {method, credentials: "same-origin",
+    headers: {Accept: "application/json", "X-Hub-Client": "dashboard"}};
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
