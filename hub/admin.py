@@ -6,9 +6,11 @@
 Entering gates the request (`hub.governance.Governance.admin`: the owner's) and commits its
 decision record; a denial is recorded and raises Forbidden (403) before the work starts.
 Leaving commits the outcome record: `ok`, or `error` with `code: message` of whatever the
-work raised (a cancellation included), in one format for every request. Core routes, the
-automations' routes, plugin routes (`hub.plugin.admin_route`, `ctx.admin`) and the CLI's
-offline token commands all use it; none writes its own decision/outcome pair.
+work raised (a cancellation included) or of `failure` when the work set one, in one format
+for every request. A read (`read=True`: the audit log, the token list, traces) follows the
+rule of every read: recorded when denied, not when allowed (architecture.md, Reads). Core
+routes, the automations' routes, plugin routes (`hub.plugin.admin_route`, `ctx.admin`) and
+the CLI's offline token commands all use it; none writes its own decision/outcome pair.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ class AdminRequest:
     def __init__(self, audit: AuditLog, decision: Decision, principal: Principal | None, *,
                  what: str, source: str = "rest", target: str | None = None,
                  params: dict[str, Any] | None = None,
-                 principal_fields: dict[str, Any] | None = None) -> None:
+                 principal_fields: dict[str, Any] | None = None, read: bool = False) -> None:
         self._audit = audit
+        self.read = read
+        self.failure: str | None = None  # the outcome's error when the work did not raise
         self.decision = decision
         self.principal = principal
         self.correlation_id = new_correlation_id()
@@ -66,6 +70,8 @@ class AdminRequest:
 
     async def __aenter__(self) -> AdminRequest:
         decision = self.decision
+        if self.read and decision.allowed:
+            return self
         await self._audit.write(
             record="decision", decision="allow" if decision.allowed else "deny",
             reason=decision.reason, required=decision.required.name, params=self._params,
@@ -76,8 +82,10 @@ class AdminRequest:
         return self
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        outcome = {"outcome": "ok"} if exc is None else {"outcome": "error",
-                                                         "error": error_text(exc)}
+        if self.read:
+            return
+        error = error_text(exc) if exc is not None else self.failure
+        outcome = {"outcome": "error", "error": error} if error else {"outcome": "ok"}
         # Queued at once, so a cancelled request still gets the outcome record its decision
         # promised, even if it stops waiting for the commit.
         await self._audit.write(record="outcome", **outcome, **self._record)

@@ -27,6 +27,7 @@ from hub.model import Device, Principal
 from hub.pipeline import Pipeline
 from hub.plugin_manager import LoadedPlugin, PluginManager
 from hub.registry import DeviceRegistry
+from hub.sessions import SessionStore, authenticate_request
 from hub.storage import Storage
 from hub.tokens import TokenStore
 from hub.vault import Vault, load_keys
@@ -58,6 +59,7 @@ class Hub:
         self.storage = Storage(self.data_dir, synchronous=config.hub.get("audit_sync", "normal"))
         self.vault = Vault(self.storage)
         self.tokens = TokenStore(self.storage, self.clock)
+        self.sessions = SessionStore(self.storage, self.tokens, self.clock)
         self.audit = AuditLog(self.storage, self.clock,
                               retention=config.audit.get("retention"))
         self.governance = Governance(config.governance)
@@ -81,6 +83,7 @@ class Hub:
         self._loaded = False
         self._watch_task: asyncio.Task | None = None
         self.tokens.add_revoke_listener(self.governance.invalidate)
+        self.tokens.add_revoke_listener(self.sessions.principal_revoked)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -103,6 +106,7 @@ class Hub:
             keys, origin = load_keys(self.data_dir, self.env)
             await self.vault.open(keys, origin)
             await self.tokens.load()
+            await self.sessions.load()
             created, self.owner_token_path = await self.tokens.ensure_owner(self.data_dir)
             if created:
                 log.warning("created the owner token in %s (mode 0600)", self.owner_token_path)
@@ -132,6 +136,7 @@ class Hub:
                 await self._watch_task
         with contextlib.suppress(Exception):
             await self.pipeline.close()
+        await self.sessions.stop()
         await self.audit.stop()
         await self.storage.close()
 
@@ -193,7 +198,7 @@ class Hub:
                                           **data})
 
     async def authenticate(self, request: web.Request) -> Principal:
-        return self.tokens.authenticate_header(request.headers.get("Authorization"))
+        return authenticate_request(self, request)
 
     def admin(self, principal: Principal, what: str, **kwargs: Any) -> Any:
         return self.pipeline.admin(principal, what, **kwargs)

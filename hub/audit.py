@@ -195,9 +195,6 @@ class AuditLog:
         self._storage = storage
         self._retention_config = retention
         self._retention: asyncio.Task | None = None
-        # Held while a batch is written, and by maintenance that must not interleave with
-        # one (WAL truncation, retention); uncontended, it costs no loop turn.
-        self._exclusive = asyncio.Lock()
         self.wal_truncations = 0
         self._clock = clock
         self._queue: asyncio.Queue[tuple[tuple, bytes, asyncio.Future]] = asyncio.Queue()
@@ -262,8 +259,10 @@ class AuditLog:
                 pass  # retried at the next interval; the WAL only grows meanwhile
 
     async def run_exclusive(self, fn: Any, *args: Any) -> Any:
-        """Run `fn(conn, *args)` on the audit connection in a thread, between batches."""
-        async with self._exclusive:
+        """Run `fn(conn, *args)` on the audit connection in a thread, between batches and
+        never beside another write transaction (the storage's write lock, which every
+        batch holds too)."""
+        async with self._storage.write_lock:
             return await asyncio.get_running_loop().run_in_executor(
                 self._thread, fn, self._conn, *args)
 
@@ -343,7 +342,7 @@ class AuditLog:
                 batch.append(self._queue.get_nowait())
             rows = [(values, body) for values, body, _ in batch]
             try:
-                async with self._exclusive:
+                async with self._storage.write_lock:  # never beside an open transaction
                     if self._inline:
                         first = self._write_batch(rows)
                     else:
@@ -368,24 +367,29 @@ class AuditLog:
         device: str | None = None,
         principal: str | None = None,
         since: float | None = None,
+        until: float | None = None,
         correlation_id: str | None = None,
+        decision: str | None = None,
+        outcome: str | None = None,
         before: int | None = None,
+        after: int | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
-        """Newest first; page with `before=<seq of the last record seen>`."""
+        """Newest first; page with `before=<seq of the last record seen>`, follow new records
+        with `after=<newest seq seen>`."""
         where: list[str] = []
         args: list[Any] = []
         for column, value in (("device", device), ("principal", principal),
-                              ("correlation_id", correlation_id)):
+                              ("correlation_id", correlation_id), ("decision", decision),
+                              ("outcome", outcome)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        if since is not None:
-            where.append("ts >= ?")
-            args.append(since)
-        if before is not None:
-            where.append("seq < ?")
-            args.append(before)
+        for condition, value in (("ts >= ?", since), ("ts < ?", until), ("seq < ?", before),
+                                 ("seq > ?", after)):
+            if value is not None:
+                where.append(condition)
+                args.append(value)
         sql = "SELECT * FROM audit"
         if where:
             sql += " WHERE " + " AND ".join(where)

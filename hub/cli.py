@@ -18,7 +18,7 @@ from typing import Any
 
 DEFAULT_CONFIG = "config.yaml"
 CORE_COMMANDS = {"run", "check-config", "plugins", "devices", "act", "token", "audit", "vault",
-                 "automations", "mcp"}
+                 "automations", "dashboard", "mcp"}
 
 
 class CliError(Exception):
@@ -258,6 +258,25 @@ def cmd_act(args: argparse.Namespace) -> int:
     body = {"device": args.device, "action": args.action, "params": params,
             "dry_run": args.dry_run}
     _print_json(asyncio.run(_Client(args).call("POST", "/actions", json=body)))
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Print (and with --open, open) a one-time link that signs a browser in to the running
+    hub's dashboard as the principal of the token used (the owner's by default)."""
+    client = _Client(args)
+    body = asyncio.run(client.call("POST", "/auth/codes"))
+    link = client.url + body["path"]
+    who = body["principal"]
+    print(f"Sign-in link for {who['name']} ({who['maturity'] or who['kind']}): it works once, "
+          f"within {body['expires_in']:g} seconds.", file=sys.stderr)
+    print(link)
+    if args.open:
+        import webbrowser
+
+        if not webbrowser.open(link):
+            print("hub: no browser could be started here; open the link above yourself",
+                  file=sys.stderr)
     return 0
 
 
@@ -623,6 +642,11 @@ def build_parser() -> argparse.ArgumentParser:
         _client_options(p)
         p.add_argument("--json", action="store_true", help="print the raw JSON")
         p.set_defaults(fn=fn)
+
+    p = sub.add_parser("dashboard", help="print a one-time sign-in link to the dashboard")
+    _client_options(p)
+    p.add_argument("--open", action="store_true", help="open the link in a browser too")
+    p.set_defaults(fn=cmd_dashboard)
 
     p = sub.add_parser("act", help="perform an action: hub act DEVICE ACTION [key=value ...]")
     _client_options(p)

@@ -344,10 +344,12 @@ class Pipeline:
         return answer
 
     def admin(self, principal: Principal, what: str, *, source: str = "rest",
-              target: str | None = None, params: dict[str, Any] | None = None) -> AdminRequest:
-        """An administrative request, gated and audited: `async with pipeline.admin(...)`."""
+              target: str | None = None, params: dict[str, Any] | None = None,
+              read: bool = False) -> AdminRequest:
+        """An administrative request, gated and audited: `async with pipeline.admin(...)`.
+        `read=True`: recorded only when denied, like every read."""
         return AdminRequest(self._audit, self._governance.admin(principal, what), principal,
-                            what=what, source=source, target=target, params=params)
+                            what=what, source=source, target=target, params=params, read=read)
 
 
 def _ms(started: float) -> float:

@@ -130,11 +130,13 @@ def public_route(handler: T) -> T:
     return handler
 
 
-def admin_route(what: str, *, target: str | None = None) -> Callable[[T], T]:
+def admin_route(what: str, *, target: str | None = None,
+                read: bool = False) -> Callable[[T], T]:
     """Mark a route handler as administration: the core lets only the owner through, and
     records the request in the audit log as `what` (a plugin's is prefixed with its name,
     e.g. `spotify.authorize`), with its decision and its outcome, denied requests included.
-    `target` names a path parameter (`{name}`) recorded as the request's target.
+    `target` names a path parameter (`{name}`) recorded as the request's target. `read=True`
+    for a read (a list, a report): like every read, it is recorded only when denied.
 
         @admin_route("unlink_account", target="account")
         async def unlink(request): ...
@@ -142,7 +144,7 @@ def admin_route(what: str, *, target: str | None = None) -> Callable[[T], T]:
     For work that needs the request body first, use `async with ctx.admin(...)` instead."""
 
     def mark(handler: T) -> T:
-        handler.__hub_admin__ = (what, target)  # type: ignore[attr-defined]
+        handler.__hub_admin__ = (what, target, read)  # type: ignore[attr-defined]
         return handler
 
     return mark

@@ -1,8 +1,9 @@
 """The REST API (aiohttp). One error shape everywhere: {"error": {"code", "message", ...}}.
 
-Every route needs `Authorization: Bearer <token>` except `GET /health` and plugin routes
-marked `@public_route`. Control requests go through `hub.pipeline`; nothing here talks to a
-plugin directly.
+Every route needs `Authorization: Bearer <token>` (or a dashboard session cookie, see
+hub.sessions) except `GET /health`, the dashboard's files (hub.dashboard) and routes marked
+`@public_route`. Control requests go through `hub.pipeline`; nothing here talks to a plugin
+directly.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import orjson
 from aiohttp import web, web_log
 
 from hub import boundary, errors, media, names
+from hub.admin import AdminRequest
 from hub.catalog import parameters_schema
 from hub.errors import HubError, InvalidRequest, NotFound
 from hub.pipeline import action_request
 from hub.plugin import PRINCIPAL_KEY, admin_route, public_route
 from hub.ratelimit import LogLimiter
+from hub.sessions import authenticate_request, request_context
 from hub.tokens import MalformedToken
 
 if TYPE_CHECKING:
@@ -69,6 +72,8 @@ def error_response(err: HubError) -> web.Response:
 
 
 LOG_LIMIT_KEY = web.AppKey("log_limiter", LogLimiter)
+# The administrative request of an `admin_route` handler, for what only the handler knows.
+ADMIN_REQUEST_KEY = web.RequestKey("admin_request", AdminRequest)
 
 
 @web.middleware
@@ -81,14 +86,14 @@ async def api_middleware(request: web.Request, handler) -> web.StreamResponse:
         admin = getattr(match.handler, "__hub_admin__", None)
         if admin is None and getattr(match.handler, "__hub_public__", False):
             return await handler(request)
-        principal = request[PRINCIPAL_KEY] = hub.tokens.authenticate_header(
-            request.headers.get("Authorization"))
+        principal = request[PRINCIPAL_KEY] = authenticate_request(hub, request)
         if admin is None:
             return await handler(request)
         # Administration: gated (the owner's) and audited, decision and outcome, as one.
-        what, target = admin
+        what, target, read = admin
         async with hub.pipeline.admin(principal, what, target=request.match_info.get(target)
-                                      if target else None):
+                                      if target else None, read=read) as admin_request:
+            request[ADMIN_REQUEST_KEY] = admin_request
             return await handler(request)
     except HubError as err:
         if isinstance(err, MalformedToken):
@@ -208,7 +213,7 @@ async def post_action(request: web.Request) -> web.Response:
         # A malformed action request is audited (and rate limited) like an invalid one.
         await hub.pipeline.reject(principal, err, source=source)
     result = await hub.pipeline.execute(principal, device, action, params, dry_run=dry_run,
-                                        source=source)
+                                        source=source, context=request_context(request))
     return json_response(result)
 
 
@@ -309,23 +314,45 @@ def _int_query(request: web.Request, name: str, default: int | None, lo: int, hi
     return value
 
 
-@admin_route("read_audit")
+@admin_route("read_audit", read=True)
 async def get_audit(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     limit = _int_query(request, "limit", 100, 1, 1000)
     before = _int_query(request, "before", None, 1, 2**62)
+    after = _int_query(request, "after", None, 0, 2**62)
     since = parse_since(request.query["since"]) if "since" in request.query else None
+    until = parse_since(request.query["until"]) if "until" in request.query else None
+    for name, allowed in (("decision", AUDIT_DECISIONS), ("outcome", AUDIT_OUTCOMES)):
+        if request.query.get(name, allowed[0]) not in allowed:
+            raise InvalidRequest(f"{name} must be one of {', '.join(allowed)}", field=name)
     records = await hub.audit.query(
         device=request.query.get("device"), principal=request.query.get("principal"),
-        since=since, correlation_id=request.query.get("correlation_id"), before=before,
-        limit=limit)
+        since=since, until=until, correlation_id=request.query.get("correlation_id"),
+        decision=request.query.get("decision"), outcome=request.query.get("outcome"),
+        before=before, after=after, limit=limit)
     body: dict[str, Any] = {"records": records}
     if len(records) == limit:
         body["next_before"] = records[-1]["seq"]
     return json_response(body)
 
 
-@admin_route("list_tokens")
+AUDIT_DECISIONS = ("allow", "deny", "invalid", "error", "rate_limited")
+AUDIT_OUTCOMES = ("ok", "error", "dry_run")
+
+
+@admin_route("verify_audit")
+async def verify_audit(request: web.Request) -> web.Response:
+    hub = request.app[HUB_KEY]
+    result = await hub.audit.verify()
+    if not result.ok:
+        # Answered (the report is the answer), but recorded as a failed verification.
+        request[ADMIN_REQUEST_KEY].failure = f"audit_tampered: {len(result.problems)} problems"
+    return json_response({"ok": result.ok, "records": result.records, "head": result.head,
+                          "problems": result.problems[:100],
+                          "problem_count": len(result.problems)})
+
+
+@admin_route("list_tokens", read=True)
 async def list_tokens(request: web.Request) -> web.Response:
     hub = request.app[HUB_KEY]
     return json_response({"tokens": await hub.tokens.list()})
@@ -379,7 +406,7 @@ def _plugin_handler(plugin: str, handler: Any) -> Any:
     async def admin_handler(request: web.Request) -> web.StreamResponse:
         return await handler(request)
 
-    admin_handler.__hub_admin__ = (f"{plugin}.{marker[0]}", marker[1])  # type: ignore[attr-defined]
+    admin_handler.__hub_admin__ = (f"{plugin}.{marker[0]}", *marker[1:])  # type: ignore[attr-defined]
     return admin_handler
 
 
@@ -406,14 +433,17 @@ def build_app(hub: Hub) -> web.Application:
     app.router.add_get("/media/search", search_media)
     app.router.add_post("/discover", post_discover)
     app.router.add_get("/audit", get_audit)
+    app.router.add_get("/audit/verify", verify_audit)
     app.router.add_get("/tokens", list_tokens)
     app.router.add_post("/tokens", create_token)
     app.router.add_delete("/tokens/{name}", revoke_token)
     for plugin in hub.plugins.active():
         _mount_plugin_routes(app, plugin)
-    from hub import ws
+    from hub import dashboard, sessions, ws
 
     ws.register(app, hub)
+    sessions.register_routes(app, hub)
+    dashboard.register(app)
     if hub.automations is not None:
         from hub.automations import register_routes
 

@@ -64,7 +64,21 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE audit ADD COLUMN context TEXT;
     """,
-    # 3: the devices an action changes beyond its own (hub.audit.EXTENSION_FIELDS)
+    # 3: dashboard sign-in sessions (hub.sessions); the cookie's secret is stored hashed
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL UNIQUE,
+        principal_id TEXT NOT NULL,
+        via TEXT NOT NULL,
+        user_agent TEXT,
+        created_at REAL NOT NULL,
+        last_used_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    CREATE INDEX sessions_principal ON sessions (principal_id);
+    """,
+    # 4: the devices an action changes beyond its own (hub.audit.EXTENSION_FIELDS)
     """
     ALTER TABLE audit ADD COLUMN affected TEXT;
     """,
@@ -116,6 +130,14 @@ class Storage:
                         await db.execute(statement)
                 await db.execute(f"PRAGMA user_version={number + 1}")
 
+    @property
+    def write_lock(self) -> asyncio.Lock:
+        """Held for the whole of every write transaction on this database by this process.
+        A writer with its own connection (the audit log) takes it too: otherwise its commit
+        could wait on SQLite's lock, on the event loop, for a transaction that needs the
+        loop to finish."""
+        return self._write_lock
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         assert self.db is not None
@@ -129,14 +151,16 @@ class Storage:
             await self.db.execute("COMMIT")
 
     async def fetchall(self, sql: str, params: tuple | list = ()) -> list[aiosqlite.Row]:
+        # One call on the connection's thread: no statement, and so no read snapshot, stays
+        # open across an await. Otherwise a transaction of another task could begin on this
+        # connection on top of that snapshot after the audit log committed elsewhere, and
+        # SQLite refuses that write at once (SQLITE_BUSY_SNAPSHOT, "database is locked").
         assert self.db is not None
-        async with self.db.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self.db.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: tuple | list = ()) -> aiosqlite.Row | None:
-        assert self.db is not None
-        async with self.db.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def data_version(self) -> int:
         """Changes whenever another connection (another process: the CLI) commits."""

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-__all__ = ["HubHarness", "ManualClock", "hub_factory", "manual_clock"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "HubHarness", "ManualClock", "ThreadedHub", "hub_factory",
+           "launch_chromium", "manual_clock"]
 
 
 class ManualClock:
@@ -205,3 +206,91 @@ async def hub_factory(tmp_path: Path) -> AsyncIterator[HubFactory]:
     yield make
     for _hub, client in reversed(started):
         await client.close()
+
+
+# -- a hub beside synchronous code (browser tests, benchmarks) ----------------------------------
+
+# Debian's Chromium, driven by Playwright (whose own browser download is not used).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def launch_chromium(playwright: Any, executable: str = CHROMIUM) -> Any:
+    """A fresh headless Chromium (its own temporary profile) from a Playwright instance."""
+    return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+
+
+class ThreadedHub:
+    """A real hub (entry-point plugins, SQLite, HTTP on a loopback port) on its own event
+    loop in a background thread, for synchronous callers such as Playwright's sync API.
+
+        with ThreadedHub(tmp_path, "plugins: {demo: {players: 3}}") as server:
+            server.url, server.owner_token, server.call(server.clock.advance(61))
+
+    `config` is YAML text written to `config.yaml` in `directory` (so a reload re-reads it);
+    the data directory is beside it and the clock a ManualClock unless one is given.
+    """
+
+    def __init__(self, directory: Path, config: str, *, clock: Any = None,
+                 only: list[str] | None = None) -> None:
+        import threading
+
+        self.directory = directory
+        self.config_path = directory / "config.yaml"
+        self.config_path.write_text(config)
+        self.clock = clock if clock is not None else ManualClock()
+        self.only = only
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="threaded-hub",
+                                        daemon=True)
+        self.hub: Any = None
+        self._runner: Any = None
+        self.port = 0
+
+    def call(self, coro: Awaitable[Any], timeout: float = 30.0) -> Any:
+        """Run a coroutine on the hub's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def owner_token(self) -> str:
+        return self.hub.owner_token
+
+    def __enter__(self) -> ThreadedHub:
+        self._thread.start()
+        try:
+            self.call(self._start())
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        from aiohttp import web
+        from aiohttp.test_utils import unused_port
+
+        from hub.app import Hub
+        from hub.config import load_config
+        from hub.server import AccessLogger
+
+        cfg = load_config(self.config_path, env={}, data_dir=self.directory / "data")
+        self.port = unused_port()
+        cfg.hub["port"] = self.port
+        self.hub = Hub(cfg, clock=self.clock, only_plugins=self.only, env={})
+        self.hub.hub_url = self.url
+        self._runner = web.AppRunner(self.hub.web_app(), access_log_class=AccessLogger,
+                                     handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    def __exit__(self, *_exc: Any) -> None:
+        if self._runner is not None:
+            self.call(self._runner.cleanup())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(30)
+        self.loop.close()

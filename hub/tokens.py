@@ -50,6 +50,7 @@ class TokenStore:
         self._storage = storage
         self._clock = clock
         self._by_hash: dict[str, Principal] = {}
+        self._by_id: dict[str, Principal] = {}
         self._revoke_listeners: list[Callable[[str], None]] = []
         self._fingerprint: tuple | None = None
 
@@ -66,6 +67,7 @@ class TokenStore:
         fresh = {r["token_hash"]: _principal(r) for r in rows}
         gone = {p.id for p in self._by_hash.values()} - {p.id for p in fresh.values()}
         self._by_hash = fresh
+        self._by_id = {p.id: p for p in fresh.values()}
         for principal_id in gone:
             self._notify_revoked(principal_id)
 
@@ -77,6 +79,10 @@ class TokenStore:
     def _notify_revoked(self, principal_id: str) -> None:
         for callback in tuple(self._revoke_listeners):
             callback(principal_id)
+
+    def get(self, principal_id: str) -> Principal | None:
+        """The active principal with this id (None once its token is revoked)."""
+        return self._by_id.get(principal_id)
 
     def authenticate(self, token: str | None) -> Principal:
         if not token:
@@ -132,6 +138,7 @@ class TokenStore:
                  self._clock.time()))
         principal = Principal(principal_id, name, kind, level)
         self._by_hash[hash_token(token)] = principal
+        self._by_id[principal_id] = principal
         return token, principal
 
     async def revoke(self, name: str) -> Principal:
@@ -144,6 +151,7 @@ class TokenStore:
             await db.execute("UPDATE tokens SET revoked_at = ? WHERE id = ?",
                              (self._clock.time(), row["id"]))
         self._by_hash.pop(row["token_hash"], None)
+        self._by_id.pop(row["id"], None)
         self._notify_revoked(row["id"])
         return _principal(row)
 

@@ -22,6 +22,7 @@ ATTRIBUTES = (
     "media_duration",  # seconds
     "media_position",  # seconds, as of media_position_updated_at
     "media_position_updated_at",  # epoch seconds
+    "media_image_url",  # artwork of what plays, an absolute http(s) URL (dashboards show it)
     "source",
     "source_list",
     "shuffle",

@@ -36,6 +36,7 @@ from hub.errors import HubError, InvalidRequest, NotFound, Unauthenticated
 from hub.events import Event, Subscription
 from hub.pipeline import action_request
 from hub.plugin import public_route
+from hub.sessions import session_for_upgrade
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -96,13 +97,20 @@ class WebSocketApi:
         tokens = getattr(hub, "tokens", None)
         if tokens is not None and hasattr(tokens, "add_revoke_listener"):
             tokens.add_revoke_listener(self.revoke)
+        sessions = getattr(hub, "sessions", None)
+        if sessions is not None:
+            sessions.add_revoke_listener(self.end_session)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        # A dashboard's upgrade carries its session cookie (checked here, with its Origin);
+        # the socket is then authenticated by an auth message without a token.
+        session = session_for_upgrade(self.hub, request) if hasattr(self.hub, "sessions") \
+            else None
         # No permessage-deflate: compressing every event once per socket would cost more CPU
         # in a 1,000-client fan-out than the bytes it saves on small JSON messages.
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=55.0, compress=False)
         await ws.prepare(request)
-        await Connection(self, request, ws).run()
+        await Connection(self, request, ws, session).run()
         return ws
 
     def revoke(self, principal_id: str) -> None:
@@ -110,6 +118,12 @@ class WebSocketApi:
         for conn in tuple(self.connections):
             if conn.principal is not None and conn.principal.id == principal_id:
                 conn.terminate(WSCloseCode.POLICY_VIOLATION, "token revoked")
+
+    def end_session(self, session_id: str) -> None:
+        """A socket opened with a session closes when the session ends (sign out, revoke)."""
+        for conn in tuple(self.connections):
+            if conn.session is not None and conn.session.id == session_id:
+                conn.terminate(WSCloseCode.POLICY_VIOLATION, "session ended")
 
     async def on_shutdown(self, _app: web.Application) -> None:
         for conn in tuple(self.connections):
@@ -128,11 +142,13 @@ class CommandError(HubError):
 class Connection:
     """One client: the handshake, the command loop (reader) and the writer task."""
 
-    def __init__(self, api: WebSocketApi, request: web.Request, ws: web.WebSocketResponse) -> None:
+    def __init__(self, api: WebSocketApi, request: web.Request, ws: web.WebSocketResponse,
+                 session: Any = None) -> None:
         self.api = api
         self.hub = api.hub
         self.request = request
         self.ws = ws
+        self.session = session  # the dashboard session the upgrade carried, if any
         self.principal: Any = None
         self.last_id = 0
         self.subscriptions: dict[int, Subscription] = {}
@@ -184,12 +200,17 @@ class Connection:
             await self._auth_invalid(err.message)
             return False
         token = data.get("access_token") if isinstance(data, dict) else None
-        if not isinstance(data, dict) or data.get("type") != "auth" or not isinstance(token, str):
+        if not isinstance(data, dict) or data.get("type") != "auth" or not (
+                isinstance(token, str) or (token is None and self.session is not None)):
             # Nothing but the auth message is accepted before authentication.
             await self._auth_invalid("expected {\"type\": \"auth\", \"access_token\": ...}")
             return False
         try:
-            principal = self.hub.tokens.authenticate(token)
+            if token is None:  # no token: the session cookie of the upgrade request
+                principal = self.hub.sessions.principal_of(self.session)
+            else:
+                self.session = None  # an explicit token wins, as on REST
+                principal = self.hub.tokens.authenticate(token)
             if inspect.isawaitable(principal):
                 principal = await principal
         except HubError as err:
@@ -394,7 +415,8 @@ class Connection:
         # Runs beside the reader so a slow device does not hold up ping or other commands.
         try:
             result = await self.hub.pipeline.execute(
-                self.principal, device_id, action, params, dry_run=dry_run, source="ws")
+                self.principal, device_id, action, params, dry_run=dry_run, source="ws",
+                context={"session": self.session.id} if self.session is not None else None)
         except HubError as err:
             self._error(msg_id, err)
         except Exception:

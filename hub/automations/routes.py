@@ -37,12 +37,12 @@ MAX_VARIABLES_BYTES = 16 * 1024
 
 async def administer(hub: Any, principal: Principal, what: str, run: Callable[[], Awaitable[Any]],
                      *, source: str, target: str | None = None,
-                     params: dict[str, Any] | None = None) -> Any:
+                     params: dict[str, Any] | None = None, read: bool = False) -> Any:
     """An administrative request on the hub's one admin path (`Pipeline.admin`): the gate
     decides (the owner's), the decision and the outcome are audited, `run()` does the work
     in between."""
     async with hub.pipeline.admin(principal, what, source=source, target=target,
-                                  params=params):
+                                  params=params, read=read):
         return await run()
 
 
@@ -77,9 +77,9 @@ class AutomationApi:
                                f"last runs are kept)", code="unknown_run")
             return trace
 
-        # Like the audit log: an administrative read, the owner's, audited either way.
+        # Like the audit log: the owner's; a read, so recorded only when denied.
         return await administer(self.hub, principal, "read_automation_traces", run,
-                                source=source, target=automation_id)
+                                source=source, target=automation_id, read=True)
 
     async def trigger(self, principal: Principal, automation_id: str, body: Any,
                       source: str) -> dict[str, Any]:

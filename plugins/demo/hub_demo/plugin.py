@@ -128,7 +128,8 @@ class DemoPlugin:
         return [
             Device(
                 id=p.device_id, name=p.name, actions=frozenset(ACTIONS),
-                state=p.state, attributes={**p.attributes(), "group_members": [p.device_id]},
+                state=p.state, attributes={**p.attributes(), **self._artwork(p),
+                                           "group_members": [p.device_id]},
                 info={"manufacturer": "Hub", "model": "Demo Player", "sw_version": ctx.version},
             )
             for p in self.players.values()
@@ -261,8 +262,18 @@ class DemoPlugin:
         leader = self._leader_of(player)
         members = [m.device_id for m in self._members(leader)]
         ctx.update_device(player.device_id, state=player.state,
-                          attributes={**player.attributes(), "group_members": members,
+                          attributes={**player.attributes(), **self._artwork(player),
+                                      "group_members": members,
                                       "group_leader": leader.device_id})
+
+    def _artwork(self, player: Player) -> dict[str, Any]:
+        """What plays, pictured: the library's cover as Home Assistant's `media_image_url`."""
+        track = player.track
+        try:
+            url = self.library.item(track.media_id).thumbnail if track else None
+        except NotFound:  # a stream or a URL played by id: no cover
+            url = None
+        return {"media_image_url": url}
 
     def _reschedule(self, ctx: PluginContext) -> None:
         """Sleep until the earliest track end among leaders, then advance those players."""
