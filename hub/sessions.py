@@ -33,9 +33,10 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from hub.audit import redact
+from hub.admin import AdminRequest
 from hub.clock import Clock
-from hub.errors import Forbidden, HubError, InvalidRequest, NotFound, RateLimited, Unauthenticated
+from hub.errors import Forbidden, InvalidRequest, NotFound, RateLimited, Unauthenticated
+from hub.governance import Decision
 from hub.maturity import Level
 from hub.model import Principal
 from hub.plugin import PRINCIPAL_KEY, public_route
@@ -356,24 +357,16 @@ def request_context(request: web.Request) -> dict[str, Any] | None:
 # principal may) is recorded in the same shape with an allow decision of its own.
 
 
-async def _audit_begin(hub: Hub, principal: Principal, what: str, target: str | None,
-                       params: dict[str, Any] | None = None, *, own: bool) -> str:
+def _admin(hub: Hub, principal: Principal, what: str, target: str | None,
+           params: dict[str, Any] | None = None, *, own: bool) -> AdminRequest:
+    """The hub's one administrative path (`Pipeline.admin`): the owner's, or, for a principal
+    managing its own sign-in, allowed by a decision of its own; `async with` it."""
     if not own:
-        return await hub.pipeline.admin(principal, what, target=target, params=params)
-    correlation_id = os.urandom(16).hex()
-    await hub.audit.write(
-        record="decision", correlation_id=correlation_id, principal=principal.name,
-        principal_kind=principal.kind,
-        maturity=principal.maturity.name if principal.maturity else None, source="rest",
-        device=target, action=what, params=redact(params or {}), decision="allow",
-        reason=f"{principal.name} may {what.replace('_', ' ')} for itself",
-        required=Level.STUDENT.name)
-    return correlation_id
-
-
-async def _audit_end(hub: Hub, principal: Principal, what: str, cid: str, target: str | None,
-                     error: str | None = None) -> None:
-    await hub.pipeline.admin_outcome(principal, what, cid, target=target, error=error)
+        return hub.pipeline.admin(principal, what, target=target, params=params)
+    decision = Decision(True, Level.STUDENT,
+                        f"{principal.name} may {what.replace('_', ' ')} for itself")
+    return AdminRequest(hub.audit, decision, principal, what=what, target=target,
+                        params=params)
 
 
 async def _audit_refused(hub: Hub, principal: Principal, what: str, reason: str) -> None:
@@ -415,15 +408,9 @@ def register_routes(app: web.Application, hub: Hub) -> None:
         body = await read_json(request, optional=True)
         if body != {}:
             raise InvalidRequest("the body must be empty or {}")
-        cid = await _audit_begin(hub, principal, "create_sign_in_code", principal.name,
-                                 {"expires_in": CODE_TTL}, own=True)
-        try:
+        async with _admin(hub, principal, "create_sign_in_code", principal.name,
+                          {"expires_in": CODE_TTL}, own=True):
             code = hub.sessions.mint_code(principal)
-        except HubError as err:
-            await _audit_end(hub, principal, "create_sign_in_code", cid, principal.name,
-                             error=err.message)
-            raise
-        await _audit_end(hub, principal, "create_sign_in_code", cid, principal.name)
         return _json({"code": code, "expires_in": CODE_TTL, "path": f"/#code={code}",
                       "principal": principal.describe()}, status=201)
 
@@ -449,12 +436,12 @@ def register_routes(app: web.Application, hub: Hub) -> None:
         previous = session_cookie(request)
         for old in hub.sessions.over_limit(principal):
             await _end_session(principal, old, own=True)
-        cid = await _audit_begin(hub, principal, "create_session", None,
-                                 {"via": via, "user_agent": request.headers.get("User-Agent")},
-                                 own=True)
-        secret, session = await hub.sessions.create(
-            principal, via=via, user_agent=request.headers.get("User-Agent"))
-        await _audit_end(hub, principal, "create_session", cid, session.id)
+        async with _admin(hub, principal, "create_session", None,
+                          {"via": via, "user_agent": request.headers.get("User-Agent")},
+                          own=True) as admin:
+            secret, session = await hub.sessions.create(
+                principal, via=via, user_agent=request.headers.get("User-Agent"))
+            admin.target = session.id
         if previous:  # this browser signs in again: its old session ends
             try:
                 old, old_principal = hub.sessions.authenticate(previous)
@@ -490,13 +477,8 @@ def register_routes(app: web.Application, hub: Hub) -> None:
         return response
 
     async def _end_session(principal: Principal, session: Session, *, own: bool) -> None:
-        cid = await _audit_begin(hub, principal, "revoke_session", session.id, own=own)
-        try:
+        async with _admin(hub, principal, "revoke_session", session.id, own=own):
             await hub.sessions.revoke(session.id)
-        except HubError as err:
-            await _audit_end(hub, principal, "revoke_session", cid, session.id, error=err.message)
-            raise
-        await _audit_end(hub, principal, "revoke_session", cid, session.id)
 
     async def sign_out(request: web.Request) -> web.Response:
         session = request.get(SESSION_KEY)
@@ -511,11 +493,11 @@ def register_routes(app: web.Application, hub: Hub) -> None:
 
     async def list_sessions(request: web.Request) -> web.Response:
         principal = request[PRINCIPAL_KEY]
-        if not principal.is_owner:
-            await hub.pipeline.admin(principal, "list_sessions")  # audits the denial, raises
-        current = request.get(SESSION_KEY)
-        return _json({"sessions": [
-            {**s.describe(p), "current": s is current} for s, p in hub.sessions.active()]})
+        # The owner's; a read, so recorded only when denied.
+        async with hub.pipeline.admin(principal, "list_sessions", read=True):
+            current = request.get(SESSION_KEY)
+            return _json({"sessions": [
+                {**s.describe(p), "current": s is current} for s, p in hub.sessions.active()]})
 
     async def revoke_session(request: web.Request) -> web.Response:
         principal = request[PRINCIPAL_KEY]
@@ -523,12 +505,9 @@ def register_routes(app: web.Application, hub: Hub) -> None:
         own = session is not None and session.principal_id == principal.id
         if session is None:
             # Decided first, so a non-owner learns nothing about other principals' sessions.
-            cid = await _audit_begin(hub, principal, "revoke_session",
-                                     request.match_info["session_id"][:64], own=False)
-            error = NotFound(f"no active session {request.match_info['session_id'][:64]!r}")
-            await _audit_end(hub, principal, "revoke_session", cid,
-                             request.match_info["session_id"][:64], error=error.message)
-            raise error
+            wanted = request.match_info["session_id"][:64]
+            async with _admin(hub, principal, "revoke_session", wanted, own=False):
+                raise NotFound(f"no active session {wanted!r}")
         await _end_session(principal, session, own=own)
         response = _json({"revoked": session.describe()})
         if session is request.get(SESSION_KEY):
